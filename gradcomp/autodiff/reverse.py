@@ -1,0 +1,107 @@
+"""The adjoint pass: the chain rule along the graph, in reverse topological order.
+
+Seed the scalar output with 1; visit each node after all its users; ask its rule for the
+contribution to each argument (downstream = upstream × local); add contributions that reach
+the same node. Only nodes on a path from a ``wrt`` input to the output are visited, and
+adjoints live in a dict, never on the nodes. The result is more IR, so it can be
+differentiated again.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .. import frontend as F
+from ..errors import IRError, NotDifferentiableError
+from ..ir import FLOAT, Node, Op, dump, format_shape, inputs_of, toposort
+from .rules import NOT_DIFFERENTIABLE, RULES
+
+
+def resolve_wrt(output: Node, wrt) -> list[Node]:
+    """The input nodes named or given by ``wrt``; None means every float input."""
+    inputs = inputs_of([output])
+    check_unique_names(inputs)
+    by_name = {n.name: n for n in inputs}
+    if wrt is None:
+        return [n for n in inputs if n.dtype == FLOAT]
+    if isinstance(wrt, (str, Node)):
+        wrt = [wrt]
+    chosen: list[Node] = []
+    for item in wrt:
+        if isinstance(item, str):
+            if item not in by_name:
+                raise NotDifferentiableError(
+                    f"wrt names {item!r}, which is not an input of the loss; "
+                    f"its inputs are {sorted(by_name)}"
+                )
+            item = by_name[item]
+        if not isinstance(item, Node) or item.op is not Op.INPUT:
+            raise NotDifferentiableError(f"wrt must list inputs or their names, got {item!r}")
+        if item.dtype != FLOAT:
+            raise NotDifferentiableError(
+                f"input {item.name!r} is an int64 array; gradients exist only for float inputs"
+            )
+        if item not in chosen:
+            chosen.append(item)
+    return chosen
+
+
+def check_unique_names(inputs: Sequence[Node]) -> None:
+    seen: dict[str, Node] = {}
+    for node in inputs:
+        other = seen.setdefault(node.name, node)
+        if other is not node:
+            raise IRError(
+                f"input {node.name!r} is declared twice, as {format_shape(other.shape)} "
+                f"{other.dtype} and {format_shape(node.shape)} {node.dtype}"
+            )
+
+
+def check_loss(output) -> Node:
+    if not isinstance(output, Node):
+        raise NotDifferentiableError(f"the loss must be a gradcomp expression, got {output!r}")
+    if output.shape != () or output.dtype != FLOAT:
+        raise NotDifferentiableError(
+            f"gradients are defined for a scalar float loss, got shape "
+            f"{format_shape(output.shape)}; reduce it first, e.g. gc.sum(loss) or gc.mean(loss)"
+        )
+    return output
+
+
+def grad(output: Node, wrt=None) -> list[Node]:
+    """The gradient graphs d output / d w for each w in ``wrt`` (inputs or names).
+
+    ``output`` must be a scalar. Inputs the output does not depend on get zeros.
+    """
+    output = check_loss(output)
+    targets = resolve_wrt(output, wrt)
+    order = toposort([output])
+    target_ids = {id(t) for t in targets}
+    relevant: set[int] = set()
+    for node in order:
+        if id(node) in target_ids or any(id(a) in relevant for a in node.args):
+            relevant.add(id(node))
+
+    adjoints: dict[int, Node] = {id(output): F.const(1.0)}
+    for node in reversed(order):
+        upstream = adjoints.get(id(node))
+        if upstream is None or id(node) not in relevant or node.op in NOT_DIFFERENTIABLE:
+            continue
+        rule = RULES.get(node.op)
+        if rule is None:
+            raise NotDifferentiableError(
+                f"no gradient rule for op {node.op}; the graph:\n{dump(output)}"
+            )
+        contributions = rule(node, upstream)
+        if len(contributions) != len(node.args):
+            raise IRError(f"the {node.op} rule returned {len(contributions)} adjoints "
+                          f"for {len(node.args)} arguments")
+        for arg, contribution in zip(node.args, contributions):
+            if contribution is None or id(arg) not in relevant:
+                continue
+            if contribution.shape != arg.shape:
+                raise IRError(f"the {node.op} rule gave an adjoint of shape "
+                              f"{format_shape(contribution.shape)} for {arg!r}")
+            previous = adjoints.get(id(arg))
+            adjoints[id(arg)] = contribution if previous is None else F.add(previous, contribution)
+    return [adjoints.get(id(t), F.const(0.0, t.shape)) for t in targets]

@@ -1,0 +1,434 @@
+"""The user-facing builders. They check shapes and dtypes, then make interned nodes.
+
+Contract: every function here takes nodes (or Python numbers, where a scalar makes sense) and
+returns a node; nothing is computed. Elementwise functions become one ``map`` node holding a
+SymPy ``Lambda``; Python numbers are folded into that Lambda instead of becoming nodes.
+Composite functions (``mean``, ``logsumexp``, ``softmax``, ``cross_entropy``) are built from
+the core ops and are max-shifted, so they stay finite for logits of any size.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from numbers import Real
+from typing import Callable, Sequence
+
+import sympy
+
+from .errors import IRError, ShapeError
+from .ir import FLOAT, INT, Dim, Node, Op, Shape, broadcast_shapes, dims_product, format_shape
+from .sympy_bridge import arg_symbols, make_lambda
+
+Operand = Node | Real
+
+# ---------------------------------------------------------------- inputs and constants
+
+
+def _check_dtype(dtype: str) -> str:
+    if dtype in ("float", "float32", "float64"):
+        return FLOAT
+    if dtype in ("int", "int64", "int32"):
+        return INT
+    raise IRError(f"dtype {dtype!r} is not one of 'float', 'float32', 'float64', 'int64'")
+
+
+def _check_shape(shape, what: str) -> Shape:
+    if isinstance(shape, (int, str)):
+        shape = (shape,)
+    dims = []
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, (int, str)):
+            raise ShapeError(f"{what}: dim {d!r} is neither an int nor a name")
+        if isinstance(d, int) and d < 1:
+            raise ShapeError(f"{what}: dim {d} must be at least 1")
+        if isinstance(d, str) and not d.isidentifier():
+            raise ShapeError(f"{what}: named dim {d!r} must be an identifier such as 'B'")
+        dims.append(d)
+    return tuple(dims)
+
+
+def tensor(name: str, shape: Sequence[Dim] = (), dtype: str = "float") -> Node:
+    """An input array. Dims are ints or names bound at call time (one kernel for every B).
+
+    ``dtype`` is 'float' (float32 or float64, chosen per call from the arrays passed; 'float32'
+    and 'float64' are accepted as synonyms) or 'int64' (index and label arrays).
+    """
+    if not isinstance(name, str) or not name:
+        raise IRError(f"an input name must be a non-empty string, got {name!r}")
+    return Node.make(Op.INPUT, (), _check_shape(shape, f"input {name!r}"), _check_dtype(dtype), name=name)
+
+
+def scalar(name: str, dtype: str = "float") -> Node:
+    """A scalar input."""
+    return tensor(name, (), dtype)
+
+
+def scalars(names: str | Sequence[str], dtype: str = "float") -> tuple[Node, ...]:
+    """Several scalar inputs: ``x, y, z = scalars("x y z")``."""
+    if isinstance(names, str):
+        names = names.replace(",", " ").split()
+    return tuple(scalar(n, dtype) for n in names)
+
+
+def const(value: float, shape: Sequence[Dim] = ()) -> Node:
+    """A float constant, broadcast to ``shape``."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise IRError(f"a constant must be a finite real number, got {value!r}")
+    scalar_node = Node.make(Op.CONST, (), (), FLOAT, value=float(value))
+    return broadcast_to(scalar_node, shape)
+
+
+def size(*dims: Dim) -> Node | float:
+    """The product of dims as a float (a node when a dim is named, bound at call time)."""
+    count, names = dims_product(dims)
+    if not names:
+        return float(count)
+    node = Node.make(Op.SIZE, (), (), FLOAT, dims=names)
+    return node if count == 1 else mul(node, float(count))
+
+
+# ---------------------------------------------------------------- elementwise
+
+
+def _as_float_node(x, what: str) -> Node | float:
+    if isinstance(x, Node):
+        if x.dtype != FLOAT:
+            raise IRError(f"{what}: {x!r} is an int array; elementwise math takes float arrays")
+        return x
+    if isinstance(x, bool) or not isinstance(x, Real):
+        raise IRError(f"{what}: expected a gradcomp node or a real number, got {type(x).__name__}")
+    return x
+
+
+def elementwise(fn: Callable | sympy.Lambda, *operands: Operand, label: str = "map") -> Node:
+    """Apply a scalar SymPy function to arrays, broadcasting like NumPy.
+
+    ``fn`` takes SymPy symbols and returns a SymPy expression, e.g.
+    ``elementwise(lambda a, b: sympy.sin(a) * b, x, y)``. Its derivatives come from SymPy.
+    """
+    operands = tuple(_as_float_node(x, label) for x in operands)
+    nodes = [x for x in operands if isinstance(x, Node)]
+    symbols = arg_symbols(len(nodes))
+    it = iter(symbols)
+    call_args = [next(it) if isinstance(x, Node) else sympy.sympify(x) for x in operands]
+    if isinstance(fn, sympy.Lambda):
+        body = fn(*call_args)
+    else:
+        body = sympy.sympify(fn(*call_args))
+    return _map_node(body, nodes, label)
+
+
+def _map_node(body: sympy.Expr, nodes: list[Node], label: str) -> Node:
+    symbols = arg_symbols(len(nodes))
+    shape = broadcast_shapes(*(n.shape for n in nodes), what=f"the arguments of {label}")
+    if body.is_Number:
+        if not body.is_finite or not body.is_real:
+            raise IRError(f"{label} evaluates to the non-finite constant {body}")
+        return const(float(body), shape)
+    # Keep only the arguments the body uses, so the node depends on nothing else.
+    used = [(s, n) for s, n in zip(symbols, nodes) if body.has(s)]
+    if len(used) == 1 and body == used[0][0]:
+        return broadcast_to(used[0][1], shape)
+    new_symbols = arg_symbols(len(used))
+    body = body.xreplace({s: t for (s, _), t in zip(used, new_symbols)})
+    fn = sympy.Lambda(new_symbols, body)
+    return Node.make(Op.MAP, [n for _, n in used], shape, FLOAT, fn=fn, label=label)
+
+
+def map_expr(body: sympy.Expr, nodes: Sequence[Node], label: str) -> Node:
+    """A map node from a body already written in ``a0, a1, ...`` (used by the gradient rules)."""
+    return _map_node(sympy.sympify(body), list(nodes), label)
+
+
+def add(a: Operand, b: Operand) -> Node:
+    return elementwise(lambda x, y: x + y, a, b, label="add")
+
+
+def sub(a: Operand, b: Operand) -> Node:
+    return elementwise(lambda x, y: x - y, a, b, label="sub")
+
+
+def mul(a: Operand, b: Operand) -> Node:
+    return elementwise(lambda x, y: x * y, a, b, label="mul")
+
+
+def div(a: Operand, b: Operand) -> Node:
+    return elementwise(lambda x, y: x / y, a, b, label="div")
+
+
+def power(a: Operand, b: Operand) -> Node:
+    return elementwise(lambda x, y: x**y, a, b, label="pow")
+
+
+def neg(a: Node) -> Node:
+    return elementwise(lambda x: -x, a, label="neg")
+
+
+def exp(a: Operand) -> Node:
+    return elementwise(sympy.exp, a, label="exp")
+
+
+def log(a: Operand) -> Node:
+    return elementwise(sympy.log, a, label="log")
+
+
+def sin(a: Operand) -> Node:
+    return elementwise(sympy.sin, a, label="sin")
+
+
+def cos(a: Operand) -> Node:
+    return elementwise(sympy.cos, a, label="cos")
+
+
+def tan(a: Operand) -> Node:
+    return elementwise(sympy.tan, a, label="tan")
+
+
+def tanh(a: Operand) -> Node:
+    return elementwise(sympy.tanh, a, label="tanh")
+
+
+def sigmoid(a: Operand) -> Node:
+    return elementwise(lambda x: 1 / (1 + sympy.exp(-x)), a, label="sigmoid")
+
+
+def relu(a: Operand) -> Node:
+    return elementwise(lambda x: sympy.Max(x, 0), a, label="relu")
+
+
+def abs(a: Operand) -> Node:  # noqa: A001 - the NumPy name
+    return elementwise(sympy.Abs, a, label="abs")
+
+
+def sqrt(a: Operand) -> Node:
+    return elementwise(sympy.sqrt, a, label="sqrt")
+
+
+def maximum(a: Operand, b: Operand) -> Node:
+    """Elementwise max; its gradient routes the upstream gradient to the larger argument."""
+    return elementwise(sympy.Max, a, b, label="maximum")
+
+
+def minimum(a: Operand, b: Operand) -> Node:
+    return elementwise(sympy.Min, a, b, label="minimum")
+
+
+# ---------------------------------------------------------------- structure
+
+
+def _node(x, what: str) -> Node:
+    if isinstance(x, Node):
+        return x
+    if isinstance(x, Real) and not isinstance(x, bool):
+        return const(float(x))
+    raise IRError(f"{what}: expected a gradcomp node, got {type(x).__name__}")
+
+
+def _axes(x: Node, axis, what: str) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(x.ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, int) or not -x.ndim <= a < x.ndim:
+            raise ShapeError(f"{what}: axis {a!r} is out of range for shape {format_shape(x.shape)}")
+        out.append(a % x.ndim)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{what}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def broadcast_to(x: Node, shape: Sequence[Dim]) -> Node:
+    shape = _check_shape(shape, "broadcast_to")
+    if x.shape == shape:
+        return x
+    if broadcast_shapes(x.shape, shape, what="broadcast_to") != shape:
+        raise ShapeError(f"cannot broadcast shape {format_shape(x.shape)} to {format_shape(shape)}")
+    return Node.make(Op.BROADCAST, (x,), shape, x.dtype)
+
+
+def sum(x: Node, axis=None) -> Node:  # noqa: A001 - the NumPy name
+    """Sum over ``axis`` (an int, a tuple, or None for all axes); the axes are removed."""
+    x = _node(x, "sum")
+    axes = _axes(x, axis, "sum")
+    if not axes:
+        return x
+    shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    return Node.make(Op.SUM, (x,), shape, x.dtype, axes=axes)
+
+
+def mean(x: Node, axis=None) -> Node:
+    x = _node(x, "mean")
+    axes = _axes(x, axis, "mean")
+    return div(sum(x, axes), size(*(x.shape[a] for a in axes)))
+
+
+def amax(x: Node, axis=None) -> Node:
+    """Max over ``axis``; ties share the upstream gradient equally."""
+    x = _node(x, "max")
+    axes = _axes(x, axis, "max")
+    if not axes:
+        return x
+    shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    return Node.make(Op.MAX, (x,), shape, x.dtype, axes=axes)
+
+
+def _keepdims(reduced: Node, x: Node, axes: tuple[int, ...]) -> Node:
+    return reshape(reduced, tuple(1 if i in axes else d for i, d in enumerate(x.shape)))
+
+
+def matmul(a: Node, b: Node) -> Node:
+    """NumPy matmul for 1-D and 2-D operands; the inner dims must be equal."""
+    a, b = _node(a, "matmul"), _node(b, "matmul")
+    for x in (a, b):
+        if x.dtype != FLOAT or x.ndim not in (1, 2):
+            raise ShapeError(f"matmul takes 1-D or 2-D float arrays, got {x!r}")
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0]
+    if inner_a != inner_b:
+        raise ShapeError(
+            f"matmul: inner dims differ: {format_shape(a.shape)} @ {format_shape(b.shape)}"
+        )
+    shape = a.shape[:-1] + b.shape[1:]
+    return Node.make(Op.MATMUL, (a, b), shape, FLOAT)
+
+
+def transpose(x: Node, perm: Sequence[int] | None = None) -> Node:
+    x = _node(x, "transpose")
+    perm = tuple(reversed(range(x.ndim))) if perm is None else tuple(perm)
+    if sorted(perm) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: {perm} is not a permutation of the axes of {x!r}")
+    if perm == tuple(range(x.ndim)):
+        return x
+    return Node.make(Op.TRANSPOSE, (x,), tuple(x.shape[p] for p in perm), x.dtype, perm=perm)
+
+
+def reshape(x: Node, shape: Sequence[Dim]) -> Node:
+    """A new shape with the same element count (named dims must match by name)."""
+    x = _node(x, "reshape")
+    shape = _check_shape(shape, "reshape")
+    if dims_product(x.shape) != dims_product(shape):
+        raise ShapeError(
+            f"reshape: cannot reshape {format_shape(x.shape)} to {format_shape(shape)}: "
+            "the element counts differ"
+        )
+    if shape == x.shape:
+        return x
+    return Node.make(Op.RESHAPE, (x,), shape, x.dtype)
+
+
+def take(table: Node, index: Node) -> Node:
+    """Rows of ``table`` at ``index`` (an int array): the embedding lookup.
+
+    The result has shape ``index.shape + table.shape[1:]``; its adjoint is ``scatter_add``.
+    """
+    if table.dtype != FLOAT or table.ndim < 1:
+        raise ShapeError(f"take: the table must be a float array of rank >= 1, got {table!r}")
+    if index.dtype != INT:
+        raise IRError(f"take: the index must be an int64 array, got {index!r}")
+    return Node.make(Op.TAKE, (table, index), index.shape + table.shape[1:], FLOAT)
+
+
+def scatter_add(values: Node, index: Node, rows: Dim) -> Node:
+    """A zero table of ``rows`` rows with ``values[i]`` added at row ``index[i]``."""
+    if index.dtype != INT:
+        raise IRError(f"scatter_add: the index must be an int64 array, got {index!r}")
+    if values.shape[: index.ndim] != index.shape:
+        raise ShapeError(
+            f"scatter_add: values {format_shape(values.shape)} do not start with the index "
+            f"shape {format_shape(index.shape)}"
+        )
+    shape = (rows,) + values.shape[index.ndim :]
+    return Node.make(Op.SCATTER_ADD, (values, index), shape, FLOAT)
+
+
+def pick(x: Node, labels: Node) -> Node:
+    """``x[i, labels[i]]`` for a 2-D ``x`` and 1-D int ``labels`` (the label's score)."""
+    if x.ndim != 2 or x.dtype != FLOAT:
+        raise ShapeError(f"pick: x must be a 2-D float array, got {x!r}")
+    if labels.dtype != INT or labels.shape != x.shape[:1]:
+        raise ShapeError(
+            f"pick: labels must be int64 of shape {format_shape(x.shape[:1])}, got {labels!r}"
+        )
+    return Node.make(Op.PICK, (x, labels), x.shape[:1], FLOAT)
+
+
+def unpick(g: Node, labels: Node, classes: Dim) -> Node:
+    """Zeros of shape (N, classes) with ``g[i]`` at ``[i, labels[i]]``: the adjoint of pick."""
+    if g.ndim != 1 or labels.shape != g.shape or labels.dtype != INT:
+        raise ShapeError(f"unpick: g and labels must be 1-D of one shape, got {g!r}, {labels!r}")
+    return Node.make(Op.UNPICK, (g, labels), g.shape + (classes,), FLOAT)
+
+
+def concat(xs: Sequence[Node], axis: int = 0) -> Node:
+    """Join arrays along an axis whose dims are ints; all other dims must agree."""
+    xs = [_node(x, "concat") for x in xs]
+    if not xs:
+        raise ShapeError("concat needs at least one array")
+    if len(xs) == 1:
+        return xs[0]
+    first = xs[0]
+    axis = _axes(first, axis, "concat")[0]
+    for x in xs:
+        rest = x.shape[:axis] + x.shape[axis + 1 :]
+        if x.ndim != first.ndim or rest != first.shape[:axis] + first.shape[axis + 1 :]:
+            raise ShapeError(
+                f"concat: shapes {[format_shape(x.shape) for x in xs]} differ off axis {axis}"
+            )
+        if not isinstance(x.shape[axis], int) or x.dtype != first.dtype:
+            raise ShapeError(f"concat: axis {axis} of {x!r} must be an int dim, dtypes equal")
+    total = builtins.sum(x.shape[axis] for x in xs)
+    shape = first.shape[:axis] + (total,) + first.shape[axis + 1 :]
+    return Node.make(Op.CONCAT, xs, shape, first.dtype, axis=axis)
+
+
+def slice_axis(x: Node, axis: int, start: int, stop: int) -> Node:
+    """``x[..., start:stop, ...]`` on one axis with an int dim."""
+    axis = _axes(x, axis, "slice_axis")[0]
+    dim = x.shape[axis]
+    if not isinstance(dim, int) or not 0 <= start < stop <= dim:
+        raise ShapeError(f"slice_axis: [{start}:{stop}] does not fit axis {axis} of {x!r}")
+    if (start, stop) == (0, dim):
+        return x
+    shape = x.shape[:axis] + (stop - start,) + x.shape[axis + 1 :]
+    return Node.make(Op.SLICE, (x,), shape, x.dtype, axis=axis, start=start, stop=stop)
+
+
+# ---------------------------------------------------------------- composites
+
+
+def logsumexp(x: Node, axis=-1) -> Node:
+    """log(sum(exp(x))) over ``axis``, shifted by the max so it never overflows."""
+    x = _node(x, "logsumexp")
+    axes = _axes(x, axis, "logsumexp")
+    shift = amax(x, axes)
+    shifted = sub(x, _keepdims(shift, x, axes))
+    return add(shift, log(sum(exp(shifted), axes)))
+
+
+def log_softmax(x: Node, axis=-1) -> Node:
+    x = _node(x, "log_softmax")
+    axes = _axes(x, axis, "log_softmax")
+    return sub(x, _keepdims(logsumexp(x, axes), x, axes))
+
+
+def softmax(x: Node, axis=-1) -> Node:
+    return exp(log_softmax(x, axis))
+
+
+def cross_entropy(logits: Node, labels: Node, reduction: str = "mean") -> Node:
+    """Softmax cross-entropy of (N, C) logits against int labels (N,); mean over N.
+
+    Computed as logsumexp(z) - z[label], which is stable for logits of any size.
+    """
+    if logits.ndim == 1 and labels.ndim == 0:
+        logits, labels = reshape(logits, (1,) + logits.shape), reshape(labels, (1,))
+    per_example = sub(logsumexp(logits, -1), pick(logits, labels))
+    if reduction == "mean":
+        return mean(per_example)
+    if reduction == "sum":
+        return sum(per_example)
+    if reduction == "none":
+        return per_example
+    raise IRError(f"cross_entropy: reduction {reduction!r} is not 'mean', 'sum' or 'none'")

@@ -1,0 +1,1 @@
+"""Running graphs: input validation, the NumPy interpreter, and compiled kernels."""

@@ -1,0 +1,150 @@
+"""Input validation shared by the interpreter and compiled kernels.
+
+A ``Signature`` is built once per graph: each input's name, rank, dims and dtype, and for each
+int input the tables it indexes. ``bind`` checks one call's keyword arrays against it (present,
+numeric, right rank, dims consistent, indices in range), converts them to C-contiguous arrays of
+one float dtype, and returns them with the named dims bound. Nothing reaches a kernel unchecked,
+so a kernel never reads out of bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import IndexRangeError, InputError, ShapeError
+from ..ir import FLOAT, INT, Dim, Node, Op, format_shape, toposort
+from ..autodiff.reverse import check_unique_names
+
+# (op, which argument is the index, which argument holds the indexed axis, which axis)
+_INDEXING = {
+    Op.TAKE: (1, 0, 0),
+    Op.SCATTER_ADD: (1, None, 0),  # bound is the node's own first dim
+    Op.PICK: (1, 0, 1),
+    Op.UNPICK: (1, None, 1),
+}
+
+
+@dataclass(frozen=True)
+class IndexCheck:
+    input_name: str
+    bound: Dim  # indices must lie in [0, bound)
+    what: str  # names the indexed thing in the error
+
+
+@dataclass(frozen=True)
+class Bound:
+    arrays: dict[str, np.ndarray]
+    dims: dict[str, int]
+    dtype: type
+
+
+class Signature:
+    def __init__(self, outputs: list[Node]):
+        order = toposort(outputs)
+        self.inputs = [n for n in order if n.op is Op.INPUT]
+        check_unique_names(self.inputs)
+        checks: list[IndexCheck] = []
+        for node in order:
+            if node.op not in _INDEXING:
+                continue
+            index_arg, table_arg, axis = _INDEXING[node.op]
+            holder = node if table_arg is None else node.args[table_arg]
+            bound = holder.shape[axis]
+            what = f"axis {axis} of {holder.name!r}" if holder.op is Op.INPUT else (
+                f"the {bound} {'rows' if axis == 0 else 'columns'} of the indexed array")
+            for leaf in toposort([node.args[index_arg]]):
+                if leaf.op is Op.INPUT and IndexCheck(leaf.name, bound, what) not in checks:
+                    checks.append(IndexCheck(leaf.name, bound, what))
+        self.index_checks = checks
+        self.names = [n.name for n in self.inputs]
+
+    def describe(self) -> list[str]:
+        return [f"{n.name}: {format_shape(n.shape)} {n.dtype}" for n in self.inputs]
+
+    def bind(self, given: dict) -> Bound:
+        unknown = sorted(set(given) - set(self.names))
+        if unknown:
+            raise InputError(f"unknown input(s) {unknown}; expected {self.describe()}")
+        missing = [name for name in self.names if name not in given]
+        if missing:
+            raise InputError(f"missing input(s) {missing}; expected {self.describe()}")
+        dtype = _call_dtype(given, self.inputs)
+        arrays: dict[str, np.ndarray] = {}
+        dims: dict[str, int] = {}
+        for node in self.inputs:
+            array = _convert(node, given[node.name], dtype)
+            _bind_dims(node, array.shape, dims)
+            arrays[node.name] = array
+        for check in self.index_checks:
+            _check_range(arrays[check.input_name], check, dims)
+        return Bound(arrays, dims, dtype)
+
+
+def _call_dtype(given: dict, inputs: list[Node]) -> type:
+    """float32 when the float arrays passed are float32 (Python numbers adapt), else float64."""
+    kinds = set()
+    for node in inputs:
+        value = given[node.name]
+        if node.dtype == FLOAT and isinstance(value, (np.ndarray, np.generic)):
+            kinds.add(np.dtype(value.dtype))
+    if kinds and all(k in (np.float32, np.float16) for k in kinds):
+        return np.float32
+    return np.float64
+
+
+def _convert(node: Node, value, dtype) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # noqa: BLE001 - any failure to convert is the caller's input
+        raise InputError(f"input {node.name!r} could not be read as an array: {error}") from None
+    kind = array.dtype.kind
+    if node.dtype == INT:
+        if kind not in "iu":
+            raise InputError(
+                f"input {node.name!r} must be an integer array (int64), got dtype {array.dtype}"
+            )
+        target = np.int64
+    else:
+        if kind not in "fiu":
+            raise InputError(f"input {node.name!r} must be a real float array, got dtype {array.dtype}")
+        target = dtype
+    if array.ndim != node.ndim:
+        raise ShapeError(
+            f"input {node.name!r} must have rank {node.ndim} {format_shape(node.shape)}, "
+            f"got shape {array.shape}"
+        )
+    return np.asarray(array, dtype=target, order="C")  # (ascontiguousarray makes 0-d 1-d)
+
+
+def _bind_dims(node: Node, shape: tuple[int, ...], dims: dict[str, int]) -> None:
+    for axis, (want, got) in enumerate(zip(node.shape, shape)):
+        if isinstance(want, int):
+            if want != got:
+                raise ShapeError(
+                    f"input {node.name!r}: axis {axis} must be {want}, got shape {shape}"
+                )
+            continue
+        bound = dims.setdefault(want, got)
+        if bound != got:
+            raise ShapeError(
+                f"input {node.name!r}: dim {want!r} (axis {axis}) is {got}, but another input "
+                f"already bound {want!r} = {bound}"
+            )
+        if got == 0:
+            raise ShapeError(f"input {node.name!r}: dim {want!r} (axis {axis}) is empty")
+
+
+def _check_range(index: np.ndarray, check: IndexCheck, dims: dict[str, int]) -> None:
+    if index.size == 0:
+        return
+    bound = dims[check.bound] if isinstance(check.bound, str) else check.bound
+    low, high = int(index.min()), int(index.max())
+    if low < 0 or high >= bound:
+        bad = low if low < 0 else high
+        where = tuple(int(i) for i in np.argwhere(index == bad)[0])
+        raise IndexRangeError(
+            f"input {check.input_name!r} holds index {bad} at position {where}, outside "
+            f"[0, {bound}) for {check.what}"
+        )
