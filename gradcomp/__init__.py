@@ -4,6 +4,8 @@ Write a loss with gradcomp's tensor ops (or as a SymPy expression), call ``gc.co
 and get one Numba function that computes the loss and every gradient in a single call.
 """
 
+__version__ = "0.1.0"  # first: codegen stamps it into generated files
+
 from .autodiff import grad
 from .errors import (
     CompileError,
@@ -49,6 +51,7 @@ from .frontend import (
     size,
     slice_axis,
     softmax,
+    stop_gradient,
     sqrt,
     sub,
     sum,
@@ -60,12 +63,11 @@ from .frontend import (
     unpick,
 )
 from .ir import Node, Op, dump
+from .runtime.compiled import CompiledGradient, RowGradient, compile
 from .runtime.interp import interpret
 from .sympy_bridge import from_sympy
 from .testing import check_grad
 
 max = amax  # noqa: A001 - gc.max(x, axis) like jnp.max
-
-__version__ = "0.1.0"
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -301,6 +301,11 @@ def transpose(x: Node, perm: Sequence[int] | None = None) -> Node:
         raise ShapeError(f"transpose: {perm} is not a permutation of the axes of {x!r}")
     if perm == tuple(range(x.ndim)):
         return x
+    if x.op is Op.TRANSPOSE:  # a transpose of a transpose is one permutation
+        inner = x.attr("perm")
+        return transpose(x.args[0], tuple(inner[p] for p in perm))
+    if x.op is Op.MATMUL and x.ndim == 2 and all(a.ndim == 2 for a in x.args):
+        return matmul(transpose(x.args[1]), transpose(x.args[0]))  # (AB)^T = B^T A^T
     return Node.make(Op.TRANSPOSE, (x,), tuple(x.shape[p] for p in perm), x.dtype, perm=perm)
 
 
@@ -315,7 +320,17 @@ def reshape(x: Node, shape: Sequence[Dim]) -> Node:
         )
     if shape == x.shape:
         return x
+    if x.op is Op.RESHAPE:  # only the last shape matters
+        return reshape(x.args[0], shape)
     return Node.make(Op.RESHAPE, (x,), shape, x.dtype)
+
+
+def stop_gradient(x: Node) -> Node:
+    """``x`` itself, through which no gradient flows (JAX's ``lax.stop_gradient``)."""
+    x = _node(x, "stop_gradient")
+    if x.op in (Op.CONST, Op.STOP_GRADIENT):
+        return x
+    return Node.make(Op.STOP_GRADIENT, (x,), x.shape, x.dtype)
 
 
 def take(table: Node, index: Node) -> Node:
@@ -399,10 +414,13 @@ def slice_axis(x: Node, axis: int, start: int, stop: int) -> Node:
 
 
 def logsumexp(x: Node, axis=-1) -> Node:
-    """log(sum(exp(x))) over ``axis``, shifted by the max so it never overflows."""
+    """log(sum(exp(x))) over ``axis``, shifted by the max so it never overflows.
+
+    The shift cancels in the value and in the gradient, so no gradient is taken through it.
+    """
     x = _node(x, "logsumexp")
     axes = _axes(x, axis, "logsumexp")
-    shift = amax(x, axes)
+    shift = stop_gradient(amax(x, axes))
     shifted = sub(x, _keepdims(shift, x, axes))
     return add(shift, log(sum(exp(shifted), axes)))
 

@@ -46,6 +46,7 @@ class Op(str, enum.Enum):
     UNPICK = "unpick"  # (g, labels): zeros with g[i] at [i, labels[i]]; adjoint of pick
     CONCAT = "concat"  # attrs: axis
     SLICE = "slice"  # attrs: axis, start, stop; adjoint part of concat
+    STOP_GRADIENT = "stop_gradient"  # the identity, with no gradient
 
     def __str__(self) -> str:
         return self.value

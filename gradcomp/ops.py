@@ -99,4 +99,5 @@ OPS: dict[Op, OpDef] = {
     Op.UNPICK: OpDef(2, _unpick),
     Op.CONCAT: OpDef(None, lambda node, args, dims, dtype: np.concatenate(args, node.attr("axis"))),
     Op.SLICE: OpDef(1, _slice),
+    Op.STOP_GRADIENT: OpDef(1, lambda node, args, dims, dtype: args[0]),
 }

@@ -56,14 +56,14 @@ def partial(fn: sympy.Lambda, index: int) -> sympy.Expr:
     stored forward result.
     """
     symbols = fn.variables
-    derivative = _drop_distributions(sympy.diff(fn.expr, symbols[index]))
-    derivative = sympy.simplify(derivative)
+    raw = _drop_distributions(sympy.diff(fn.expr, symbols[index]))
+    plain = sympy.simplify(raw)
     if fn.expr.is_Atom or fn.expr.is_Add or fn.expr.is_Mul:
-        return derivative
-    reused = derivative.subs(fn.expr, OUT)
-    if reused.has(OUT) and sympy.count_ops(reused) < sympy.count_ops(derivative):
+        return plain
+    reused = sympy.simplify(raw.subs(fn.expr, OUT))
+    if reused.has(OUT) and sympy.count_ops(reused) <= sympy.count_ops(plain):
         return reused
-    return derivative
+    return plain
 
 
 _NUMPY_MODULE = [

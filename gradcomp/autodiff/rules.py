@@ -19,7 +19,8 @@ from ..sympy_bridge import OUT, UPSTREAM, arg_symbols, partial
 
 Rule = Callable[[Node, Node], tuple[Optional[Node], ...]]
 RULES: dict[Op, Rule] = {}
-NOT_DIFFERENTIABLE = frozenset({Op.INPUT, Op.CONST, Op.SIZE})  # leaves: nothing to pass back
+# Leaves pass nothing back; stop_gradient passes nothing back on purpose.
+NOT_DIFFERENTIABLE = frozenset({Op.INPUT, Op.CONST, Op.SIZE, Op.STOP_GRADIENT})
 
 
 def vjp(op: Op) -> Callable[[Rule], Rule]:

@@ -1,0 +1,63 @@
+"""What the emitter needs to know about the combined graph before writing a line.
+
+The order (forward nodes first, then the backward half, each topological), how many users each
+node has, which elementwise nodes are fused into their single user's loop, and which 2-D
+transposes are folded into the ``np.dot`` that uses them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ir import Node, Op, toposort
+
+ELEMENTWISE = (Op.MAP, Op.BROADCAST)
+MAX_FUSED_DEPTH = 8  # deeper chains are materialised, keeping lines (and recursion) short
+
+
+@dataclass
+class Schedule:
+    order: list[Node]
+    forward: set[int]
+    users: dict[int, list[Node]]
+    fused: set[int] = field(default_factory=set)  # emitted inside their user's loop
+    folded: set[int] = field(default_factory=set)  # transposes passed to np.dot as ``x.T``
+
+    def is_forward(self, node: Node) -> bool:
+        return id(node) in self.forward
+
+
+def make_schedule(loss: Node, outputs: list[Node], fuse: bool = True) -> Schedule:
+    """Schedule the loss and the output nodes; ``fuse=False`` names every node (debugging)."""
+    forward_order = toposort([loss])
+    forward = {id(n) for n in forward_order}
+    order = forward_order + [n for n in toposort(outputs) if id(n) not in forward]
+    users: dict[int, list[Node]] = {id(n): [] for n in order}
+    for node in order:
+        for arg in node.args:
+            users[id(arg)].append(node)
+    schedule = Schedule(order, forward, users)
+    roots = {id(loss)} | {id(n) for n in outputs}
+    if fuse:
+        _choose_fusion(schedule, roots)
+    return schedule
+
+
+def _choose_fusion(schedule: Schedule, roots: set[int]) -> None:
+    depth: dict[int, int] = {}
+    for node in schedule.order:
+        node_users = schedule.users[id(node)]
+        if id(node) in roots or len(node_users) != 1:
+            continue
+        user = node_users[0]
+        if node.op in ELEMENTWISE and node.ndim > 0:
+            loop_shape = user.shape if user.op in ELEMENTWISE else None
+            if user.op in (Op.SUM, Op.MAX):
+                loop_shape = node.shape
+            if loop_shape == node.shape:
+                own = 1 + max((depth.get(id(a), 0) for a in node.args), default=0)
+                if own <= MAX_FUSED_DEPTH:
+                    schedule.fused.add(id(node))
+                    depth[id(node)] = own
+        elif node.op is Op.TRANSPOSE and node.ndim == 2 and user.op is Op.MATMUL:
+            schedule.folded.add(id(node))

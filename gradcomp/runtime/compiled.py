@@ -1,0 +1,205 @@
+"""``gc.compile`` and the function it returns.
+
+``CompiledGradient`` validates every call's inputs (see ``signature.py``), runs the fused
+Numba kernel, and hands back ``(value, grads)``. It also offers the forward-only kernel
+(``value``), the generated ``source``, the same computation through the NumPy interpreter
+(``interpret``) and a finite-difference check (``check``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..autodiff.reverse import check_loss, grad, resolve_wrt
+from ..codegen import KernelSource, emit_kernel
+from ..codegen.emit import scatter_terms
+from ..errors import CompileError
+from ..ir import Node, Op
+from ..testing import finite_difference_errors, to_float64
+from .compile import load_module
+from .interp import Interpreted, as_result
+from .signature import Bound, Signature
+
+
+@dataclass(frozen=True)
+class RowGradient:
+    """The gradient of an embedding table as rows: only the rows a call looked up.
+
+    ``indices`` are distinct and sorted; ``values[k]`` is the summed gradient of row
+    ``indices[k]`` (repeated lookups add up). ``to_dense()`` gives the full table gradient.
+    """
+
+    indices: np.ndarray
+    values: np.ndarray
+    num_rows: int
+
+    def to_dense(self) -> np.ndarray:
+        dense = np.zeros((self.num_rows,) + self.values.shape[1:], dtype=self.values.dtype)
+        dense[self.indices] = self.values
+        return dense
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.num_rows,) + self.values.shape[1:]
+
+
+class _Kernel:
+    """One generated function: its source, loaded and jitted on first use."""
+
+    def __init__(self, kernel: KernelSource):
+        self.spec = kernel
+        self._dispatcher = None
+
+    @property
+    def dispatcher(self):
+        if self._dispatcher is None:
+            self._dispatcher = getattr(load_module(self.spec.source), self.spec.function)
+        return self._dispatcher
+
+    def __call__(self, bound: Bound):
+        args = [_argument(bound.arrays[p.name], bound.dtype) for p in self.spec.params]
+        try:
+            return self.dispatcher(*args)
+        except Exception as error:
+            if type(error).__module__.startswith("numba"):
+                raise CompileError(
+                    f"Numba could not compile {self.spec.function} in "
+                    f"{self.dispatcher.py_func.__code__.co_filename}: {error}"
+                ) from error
+            raise
+
+
+def _argument(array: np.ndarray, dtype):
+    if array.ndim:
+        return array
+    return array.dtype.type(array) if array.dtype.kind in "iu" else dtype(array)
+
+
+class CompiledGradient:
+    """A loss and its gradients compiled to one Numba kernel. Call it with arrays by keyword."""
+
+    def __init__(self, loss: Node, wrt=None, rows: bool = True, fuse: bool = True):
+        self.loss = check_loss(loss)
+        self.wrt = resolve_wrt(loss, wrt)
+        self.grads = grad(loss, self.wrt)
+        self.rows = {
+            w.name for w, g in zip(self.wrt, self.grads) if rows and scatter_terms(g)
+        }
+        self.signature = Signature([loss] + self.grads)
+        self._kernel = _Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse))
+        self._value_kernel = _Kernel(emit_kernel(loss, [], [], function="loss_value", fuse=fuse))
+        self._interpreted: Interpreted | None = None
+
+    # ------------------------------------------------------------ calls
+
+    def __call__(self, **inputs) -> tuple[float, dict]:
+        """``(value, grads)``: grads maps input names to arrays (RowGradient for tables)."""
+        bound = self.signature.bind(inputs)
+        results = self._kernel(bound)
+        value, grads, k = float(results[0]), {}, 1
+        for kind, name in self._kernel.spec.results[1:]:
+            node = next(w for w in self.wrt if w.name == name)
+            if kind == "rows":
+                indices, values = results[k], results[k + 1]
+                k += 2
+                grads[name] = RowGradient(
+                    indices, values.reshape((-1,) + self._rest_shape(node, bound)),
+                    self._rows_of(node, bound),
+                )
+            else:
+                grads[name] = as_result(results[k], node)
+                k += 1
+        return value, grads
+
+    def value(self, **inputs) -> float:
+        """The loss alone, through its own forward-only kernel."""
+        return float(self._value_kernel(self.signature.bind(inputs))[0])
+
+    def interpret(self, **inputs) -> tuple[float, dict]:
+        """The same results through the NumPy interpreter (row gradients as rows too)."""
+        if self._interpreted is None:
+            self._interpreted = Interpreted(self.loss, self.wrt)
+        value, dense = self._interpreted(**inputs)
+        bound = self.signature.bind(inputs)
+        for name in self.rows:
+            node = next(w for w in self.wrt if w.name == name)
+            looked_up = self._lookups(node, bound)
+            dense[name] = RowGradient(looked_up, dense[name][looked_up], self._rows_of(node, bound))
+        return value, dense
+
+    def check(self, eps: float = 1e-6, **inputs) -> float:
+        """Largest relative error of the compiled gradients against central differences.
+
+        Runs in float64 whatever the inputs' dtype; small inputs are checked element by
+        element, large ones along random directions.
+        """
+        as64 = to_float64(inputs)
+        _, grads = self(**as64)
+        errors = finite_difference_errors(self.value, grads, as64, self.wrt, eps)
+        return max(errors.values(), default=0.0)
+
+    # ------------------------------------------------------------ descriptions
+
+    @property
+    def source(self) -> str:
+        """The exact text Numba compiles for the fused forward+backward kernel."""
+        return self._kernel.spec.source
+
+    @property
+    def value_source(self) -> str:
+        return self._value_kernel.spec.source
+
+    @property
+    def kernel(self):
+        """The Numba dispatcher (``.signatures``, ``.stats``, ``.py_func``)."""
+        return self._kernel.dispatcher
+
+    @property
+    def inputs(self) -> list[str]:
+        return self.signature.describe()
+
+    def __repr__(self) -> str:
+        wrt = ", ".join(w.name for w in self.wrt)
+        return f"<CompiledGradient of {self.loss!r} wrt [{wrt}]; inputs {self.inputs}>"
+
+    # ------------------------------------------------------------ row helpers
+
+    def _lookups(self, table: Node, bound: Bound) -> np.ndarray:
+        terms = scatter_terms(self.grads[self.wrt.index(table)])
+        indices = [_int_value(t.args[1], bound) for t in terms]
+        return np.unique(np.concatenate([i.ravel() for i in indices]))
+
+    @staticmethod
+    def _rows_of(table: Node, bound: Bound) -> int:
+        d = table.shape[0]
+        return bound.dims[d] if isinstance(d, str) else d
+
+    @staticmethod
+    def _rest_shape(table: Node, bound: Bound) -> tuple[int, ...]:
+        return tuple(bound.dims[d] if isinstance(d, str) else d for d in table.shape[1:])
+
+
+def _int_value(node: Node, bound: Bound) -> np.ndarray:
+    from .interp import evaluate
+
+    if node.op is Op.INPUT:
+        return bound.arrays[node.name]
+    return np.asarray(evaluate([node], bound)[0])
+
+
+def compile(loss, wrt=None, rows: bool = True, fuse: bool = True) -> CompiledGradient:  # noqa: A001
+    """Compile a scalar loss (gradcomp or SymPy expression) and its gradients to one kernel.
+
+    ``wrt`` lists inputs or their names (default: every float input). With ``rows=True`` the
+    gradient of a table used only through ``take`` comes back as a ``RowGradient``.
+    ``fuse=False`` gives every node its own named line (for reading and debugging).
+    """
+    if not isinstance(loss, Node):
+        from ..sympy_bridge import from_sympy
+
+        loss = from_sympy(loss)
+    return CompiledGradient(loss, wrt, rows=rows, fuse=fuse)
+
+
