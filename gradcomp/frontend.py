@@ -10,6 +10,7 @@ the core ops and are max-shifted, so they stay finite for logits of any size.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 from numbers import Real
 from typing import Callable, Sequence
@@ -18,7 +19,7 @@ import sympy
 
 from .errors import IRError, ShapeError
 from .ir import FLOAT, INT, Dim, Node, Op, Shape, broadcast_shapes, dims_product, format_shape
-from .sympy_bridge import arg_symbols, make_lambda
+from .sympy_bridge import arg_symbols
 
 Operand = Node | Real
 
@@ -109,31 +110,43 @@ def elementwise(fn: Callable | sympy.Lambda, *operands: Operand, label: str = "m
     """
     operands = tuple(_as_float_node(x, label) for x in operands)
     nodes = [x for x in operands if isinstance(x, Node)]
-    symbols = arg_symbols(len(nodes))
-    it = iter(symbols)
-    call_args = [next(it) if isinstance(x, Node) else sympy.sympify(x) for x in operands]
-    if isinstance(fn, sympy.Lambda):
-        body = fn(*call_args)
-    else:
-        body = sympy.sympify(fn(*call_args))
-    return _map_node(body, nodes, label)
+    pattern = tuple(None if isinstance(x, Node) else x for x in operands)
+    return _map_node(_body(fn, pattern), nodes, label)
+
+
+@functools.lru_cache(maxsize=8192)
+def _body(fn: Callable | sympy.Lambda, pattern: tuple) -> sympy.Expr:
+    """fn applied to a0, a1, ... for the node operands and to the numbers in ``pattern``."""
+    symbols = iter(arg_symbols(builtins.sum(1 for p in pattern if p is None)))
+    call_args = [next(symbols) if p is None else sympy.sympify(p) for p in pattern]
+    return sympy.sympify(fn(*call_args))
+
+
+@functools.lru_cache(maxsize=8192)
+def _canonical(body: sympy.Expr, count: int) -> tuple[object, tuple[int, ...]]:
+    """The body as (Lambda over the arguments it uses, their positions); a number or a bare
+    argument comes back as itself ("identity")."""
+    if body.is_Number:
+        return body, ()
+    symbols = arg_symbols(count)
+    used = tuple(i for i, s in enumerate(symbols) if body.has(s))
+    if len(used) == 1 and body == symbols[used[0]]:
+        return "identity", used
+    renamed = arg_symbols(len(used))
+    body = body.xreplace({symbols[i]: t for i, t in zip(used, renamed)})
+    return sympy.Lambda(renamed, body), used
 
 
 def _map_node(body: sympy.Expr, nodes: list[Node], label: str) -> Node:
-    symbols = arg_symbols(len(nodes))
     shape = broadcast_shapes(*(n.shape for n in nodes), what=f"the arguments of {label}")
-    if body.is_Number:
-        if not body.is_finite or not body.is_real:
-            raise IRError(f"{label} evaluates to the non-finite constant {body}")
-        return const(float(body), shape)
-    # Keep only the arguments the body uses, so the node depends on nothing else.
-    used = [(s, n) for s, n in zip(symbols, nodes) if body.has(s)]
-    if len(used) == 1 and body == used[0][0]:
-        return broadcast_to(used[0][1], shape)
-    new_symbols = arg_symbols(len(used))
-    body = body.xreplace({s: t for (s, _), t in zip(used, new_symbols)})
-    fn = sympy.Lambda(new_symbols, body)
-    return Node.make(Op.MAP, [n for _, n in used], shape, FLOAT, fn=fn, label=label)
+    fn, used = _canonical(body, len(nodes))
+    if isinstance(fn, sympy.Expr) and fn.is_Number:
+        if not fn.is_finite or not fn.is_real:
+            raise IRError(f"{label} evaluates to the non-finite constant {fn}")
+        return const(float(fn), shape)
+    if fn == "identity":
+        return broadcast_to(nodes[used[0]], shape)
+    return Node.make(Op.MAP, [nodes[i] for i in used], shape, FLOAT, fn=fn, label=label)
 
 
 def map_expr(body: sympy.Expr, nodes: Sequence[Node], label: str) -> Node:
@@ -141,28 +154,60 @@ def map_expr(body: sympy.Expr, nodes: Sequence[Node], label: str) -> Node:
     return _map_node(sympy.sympify(body), list(nodes), label)
 
 
+def _add(x, y):
+    return x + y
+
+
+def _sub(x, y):
+    return x - y
+
+
+def _mul(x, y):
+    return x * y
+
+
+def _div(x, y):
+    return x / y
+
+
+def _pow(x, y):
+    return x**y
+
+
+def _neg(x):
+    return -x
+
+
+def _sigmoid(x):
+    return 1 / (1 + sympy.exp(-x))
+
+
+def _relu(x):
+    return sympy.Max(x, 0)
+
+
 def add(a: Operand, b: Operand) -> Node:
-    return elementwise(lambda x, y: x + y, a, b, label="add")
+    return elementwise(_add, a, b, label="add")
 
 
 def sub(a: Operand, b: Operand) -> Node:
-    return elementwise(lambda x, y: x - y, a, b, label="sub")
+    return elementwise(_sub, a, b, label="sub")
 
 
 def mul(a: Operand, b: Operand) -> Node:
-    return elementwise(lambda x, y: x * y, a, b, label="mul")
+    return elementwise(_mul, a, b, label="mul")
 
 
 def div(a: Operand, b: Operand) -> Node:
-    return elementwise(lambda x, y: x / y, a, b, label="div")
+    return elementwise(_div, a, b, label="div")
 
 
 def power(a: Operand, b: Operand) -> Node:
-    return elementwise(lambda x, y: x**y, a, b, label="pow")
+    return elementwise(_pow, a, b, label="pow")
 
 
 def neg(a: Node) -> Node:
-    return elementwise(lambda x: -x, a, label="neg")
+    return elementwise(_neg, a, label="neg")
 
 
 def exp(a: Operand) -> Node:
@@ -190,11 +235,11 @@ def tanh(a: Operand) -> Node:
 
 
 def sigmoid(a: Operand) -> Node:
-    return elementwise(lambda x: 1 / (1 + sympy.exp(-x)), a, label="sigmoid")
+    return elementwise(_sigmoid, a, label="sigmoid")
 
 
 def relu(a: Operand) -> Node:
-    return elementwise(lambda x: sympy.Max(x, 0), a, label="relu")
+    return elementwise(_relu, a, label="relu")
 
 
 def abs(a: Operand) -> Node:  # noqa: A001 - the NumPy name

@@ -27,20 +27,6 @@ def arg_symbols(count: int) -> tuple[sympy.Symbol, ...]:
     return _ARGS[:count]
 
 
-def make_lambda(fn: Callable | sympy.Expr, count: int) -> sympy.Lambda:
-    """A canonical Lambda of ``count`` arguments from a Python callable on symbols."""
-    symbols = arg_symbols(count)
-    body = fn(*symbols) if callable(fn) else fn
-    body = sympy.sympify(body)
-    stray = body.free_symbols - set(symbols)
-    if stray:
-        raise UnsupportedError(
-            f"elementwise function {body} uses symbols {sorted(map(str, stray))} that are not "
-            "its arguments"
-        )
-    return sympy.Lambda(symbols, body)
-
-
 def _drop_distributions(expr: sympy.Expr) -> sympy.Expr:
     # The derivative of a step is zero almost everywhere; DiracDelta has no numeric value.
     return expr.replace(sympy.DiracDelta, lambda *a: sympy.Integer(0))

@@ -9,6 +9,7 @@ undone here by summing over the broadcast dims.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Optional
 
 import sympy
@@ -46,26 +47,31 @@ def _keepdims(g: Node, x: Node, axes: tuple[int, ...]) -> Node:
     return F.reshape(g, tuple(1 if i in axes else d for i, d in enumerate(x.shape)))
 
 
+@functools.lru_cache(maxsize=8192)
+def _local_body(fn: sympy.Lambda, index: int) -> sympy.Expr | None:
+    """upstream × d fn / d arg[index] over (args..., out, g) renamed a0, a1, ...; None if 0."""
+    local = partial(fn, index)
+    if local == 0:
+        return None
+    symbols = list(fn.variables) + [OUT, UPSTREAM]
+    canonical = arg_symbols(len(symbols))
+    return (UPSTREAM * local).xreplace(dict(zip(symbols, canonical)))
+
+
 @vjp(Op.MAP)
 def _map(node: Node, g: Node):
     """Local gradient from sympy.diff: upstream × d fn / d arg, reusing the output if it can."""
     fn = node.attr("fn")
+    nodes = list(node.args) + [node, g]
     contributions = []
     for index, arg in enumerate(node.args):
-        local = partial(fn, index)
-        if local == 0:
+        body = _local_body(fn, index)
+        if body is None:
             contributions.append(None)
             continue
-        body = UPSTREAM * local
-        if body == UPSTREAM:
-            contributions.append(unbroadcast(g, arg.shape))  # "+ distributes the gradient"
-            continue
-        nodes = list(node.args) + [node, g]
-        symbols = list(fn.variables) + [OUT, UPSTREAM]
-        canonical = arg_symbols(len(nodes))
-        body = body.xreplace(dict(zip(symbols, canonical)))
-        local_label = f"{node.label}_grad" if len(node.args) == 1 else f"{node.label}_grad{index}"
-        contributions.append(unbroadcast(F.map_expr(body, nodes, local_label), arg.shape))
+        label = f"{node.label}_grad" if len(node.args) == 1 else f"{node.label}_grad{index}"
+        # A local gradient of 1 leaves g itself: "+ distributes the upstream gradient".
+        contributions.append(unbroadcast(F.map_expr(body, nodes, label), arg.shape))
     return tuple(contributions)
 
 

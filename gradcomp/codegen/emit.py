@@ -166,6 +166,8 @@ class _Writer:
     def access_scalar_or_array(self, node: Node) -> str:
         return self.access(node, [], ()) if node.ndim == 0 else self.names[id(node)]
 
+    var = access_scalar_or_array  # how array ops (np.dot, helpers) name an argument
+
     def materialized(self, node: Node, wanted: str) -> str:
         """A variable holding ``node`` as an array (constants of a gradient are filled here)."""
         if id(node) in self.names:
@@ -296,8 +298,8 @@ class _Writer:
 
     def _operand(self, node: Node) -> str:
         if id(node) in self.schedule.folded:
-            return f"{self.names[id(node.args[0])]}.T"
-        return self.names[id(node)]
+            return f"{self.var(node.args[0])}.T"
+        return self.var(node)
 
     def _emit_matmul(self, node: Node, name: str) -> None:
         a, b = (self._operand(x) for x in node.args)
@@ -305,19 +307,19 @@ class _Writer:
 
     def _flat_rows(self, node: Node) -> str:
         """``node`` viewed as a 2-D array of rows (its first dim by the rest)."""
-        var = self.names[id(node)]
+        var = self.var(node)
         if node.ndim == 2:
             return var
         return f"{var}.reshape(({self.dim(node.shape[0])}, {self.count(node.shape[1:])}))"
 
     def _flat_index(self, node: Node) -> str:
-        var = self.names[id(node)]
+        var = self.var(node)
         return var if node.ndim == 1 else f"{var}.ravel()"
 
     def _emit_take(self, node: Node, name: str) -> None:
         table, index = node.args
         if index.ndim == 0:
-            row = f"{self.names[id(table)]}[{self.names[id(index)]}]"
+            row = f"{self.var(table)}[{self.var(index)}]"
             self.lines.append(f"{name} = {row}" + (".copy()" if node.ndim else ""))
             return
         gathered = f"gather_rows({self._flat_rows(table)}, {self._flat_index(index)})"
@@ -329,12 +331,12 @@ class _Writer:
         values, index = node.args
         width = self.count(node.shape[1:])
         self.lines.append(f"{name} = np.zeros({self.shape(node.shape)}, dt)")
-        values_2d = f"{self.names[id(values)]}.reshape(({self.count(index.shape)}, {width}))"
+        values_2d = f"{self.var(values)}.reshape(({self.count(index.shape)}, {width}))"
         target = name if node.ndim == 2 else f"{name}.reshape(({self.dim(node.shape[0])}, {width}))"
         self.lines.append(f"scatter_rows({target}, {self._flat_index(index)}, {values_2d})")
 
     def _emit_reshape(self, node: Node, name: str) -> None:
-        x = self.names[id(node.args[0])]
+        x = self.var(node.args[0])
         if node.args[0].ndim == 0:
             self.lines.append(f"{name} = np.full({self.shape(node.shape)}, {x}, dt)")
         elif node.ndim == 0:
@@ -343,21 +345,21 @@ class _Writer:
             self.lines.append(f"{name} = {x}.reshape({self.shape(node.shape)})")
 
     def _emit_transpose(self, node: Node, name: str) -> None:
-        x = self.names[id(node.args[0])]
+        x = self.var(node.args[0])
         self.lines.append(
             f"{name} = np.ascontiguousarray(np.transpose({x}, {node.attr('perm')}))"
         )
 
     def _emit_pick(self, node: Node, name: str) -> None:
-        x, labels = (self.names[id(a)] for a in node.args)
+        x, labels = (self.var(a) for a in node.args)
         self.lines.append(f"{name} = pick_columns({x}, {labels})")
 
     def _emit_unpick(self, node: Node, name: str) -> None:
-        g, labels = (self.names[id(a)] for a in node.args)
+        g, labels = (self.var(a) for a in node.args)
         self.lines.append(f"{name} = unpick_columns({g}, {labels}, {self.dim(node.shape[1])})")
 
     def _emit_concat(self, node: Node, name: str) -> None:
-        parts = ", ".join(self.names[id(a)] for a in node.args)
+        parts = ", ".join(self.var(a) for a in node.args)
         self.lines.append(f"{name} = np.concatenate(({parts},), {node.attr('axis')})")
 
     def _emit_stop_gradient(self, node: Node, name: str) -> None:
@@ -366,7 +368,7 @@ class _Writer:
     def _emit_slice(self, node: Node, name: str) -> None:
         index = [":"] * node.ndim
         index[node.attr("axis")] = f"{node.attr('start')}:{node.attr('stop')}"
-        x = self.names[id(node.args[0])]
+        x = self.var(node.args[0])
         self.lines.append(f"{name} = np.ascontiguousarray({x}[{', '.join(index)}])")
 
     # ------------------------------------------------------------ row gradients
@@ -385,7 +387,7 @@ class _Writer:
         )
         self.lines += [
             "",
-            f"# gradient of {self.names[id(table)]} as rows (scatter_add of {ids}): the looked-up rows,",
+            f"# gradient of {self.var(table)} as rows (scatter_add of {ids}): the looked-up rows,",
             "# each with the sum of its lookups' adjoints; nothing of size V is touched",
             f"{slot}, {index} = row_slots({joined})",
             f"{rows} = np.zeros(({index}.shape[0], {width}), dt)",
@@ -395,7 +397,7 @@ class _Writer:
             values, term_index = term.args
             n = self.count(term_index.shape)
             part = slot if len(terms) == 1 else f"{slot}[{start}:{start} + {n}]"
-            values_2d = f"{self.names[id(values)]}.reshape(({n}, {width}))"
+            values_2d = f"{self.var(values)}.reshape(({n}, {width}))"
             self.lines.append(f"scatter_rows({rows}, {part}, {values_2d})")
             start = n if start == "0" else f"{start} + {n}"
         return index, rows
