@@ -109,6 +109,8 @@ def from_sympy(expr) -> "object":
         item, expanded = stack.pop()
         if item in converted:
             continue
+        if not expanded:
+            _check_supported(item)  # top-down, so the outermost unsupported part is named
         children = _children(item)
         if not expanded and children:
             stack.append((item, True))
@@ -121,6 +123,23 @@ def from_sympy(expr) -> "object":
     if result.shape == (1, 1):
         result = F.reshape(result, ())
     return result
+
+
+_SUPPORTED = (
+    sympy.MatrixSymbol, sympy.Symbol, sympy.Number, sympy.NumberSymbol, sympy.Add,
+    sympy.MatAdd, sympy.Mul, sympy.HadamardProduct, sympy.HadamardPower, sympy.MatMul,
+    sympy.Pow, sympy.Transpose,
+    sympy.Max, sympy.Min, *_SCALAR_FUNCTIONS,
+)
+
+
+def _check_supported(item) -> None:
+    if not isinstance(item, _SUPPORTED):
+        raise UnsupportedError(
+            f"from_sympy does not support {type(item).__name__} (in {item}); supported: "
+            "numbers, symbols, + - * / **, exp log sin cos tan tanh sqrt Abs Max Min, "
+            "MatrixSymbol, MatMul, MatAdd, Transpose, HadamardProduct, HadamardPower"
+        )
 
 
 def _children(item) -> tuple:
@@ -140,13 +159,13 @@ def _convert(item, args: list, F):
         if not item.is_real:
             raise UnsupportedError(f"the number {item} is not real")
         return float(item)
+    if isinstance(item, sympy.MatMul):  # before Mul: MatMul subclasses it
+        return functools.reduce(_matmul_or_scale(F), args)
     if isinstance(item, (sympy.Add, sympy.MatAdd)):
         return functools.reduce(F.add, args)
     if isinstance(item, (sympy.Mul, sympy.HadamardProduct)):
         return functools.reduce(F.mul, args)
-    if isinstance(item, sympy.MatMul):
-        return functools.reduce(_matmul_or_scale(F), args)
-    if isinstance(item, sympy.Pow):
+    if isinstance(item, (sympy.Pow, sympy.HadamardPower)):
         return F.power(args[0], args[1])
     if isinstance(item, sympy.Transpose):
         return F.transpose(args[0])
@@ -157,11 +176,7 @@ def _convert(item, args: list, F):
     for function, name in _SCALAR_FUNCTIONS.items():
         if isinstance(item, function):
             return getattr(F, name)(args[0])
-    raise UnsupportedError(
-        f"from_sympy does not support {type(item).__name__} (in {item}); supported: numbers, "
-        "symbols, + - * / **, exp log sin cos tan tanh sqrt Abs Max Min, MatrixSymbol, "
-        "MatMul, MatAdd, Transpose, HadamardProduct"
-    )
+    raise AssertionError(f"unreachable: {type(item).__name__} passed _check_supported")
 
 
 def _matmul_or_scale(F):

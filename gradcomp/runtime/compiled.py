@@ -48,8 +48,9 @@ class RowGradient:
 class _Kernel:
     """One generated function: its source, loaded and jitted on first use."""
 
-    def __init__(self, kernel: KernelSource):
+    def __init__(self, kernel: KernelSource, jit: bool = True):
         self.spec = kernel
+        self.jit = jit
         self._dispatcher = None
 
     @property
@@ -60,6 +61,8 @@ class _Kernel:
 
     def __call__(self, bound: Bound):
         args = [_argument(bound.arrays[p.name], bound.dtype) for p in self.spec.params]
+        if not self.jit:  # the same source run by the Python interpreter (debugging, tests)
+            return self.dispatcher.py_func(*args)
         try:
             return self.dispatcher(*args)
         except Exception as error:
@@ -80,7 +83,9 @@ def _argument(array: np.ndarray, dtype):
 class CompiledGradient:
     """A loss and its gradients compiled to one Numba kernel. Call it with arrays by keyword."""
 
-    def __init__(self, loss: Node, wrt=None, rows: bool = True, fuse: bool = True):
+    def __init__(
+        self, loss: Node, wrt=None, rows: bool = True, fuse: bool = True, jit: bool = True
+    ):
         self.loss = check_loss(loss)
         self.wrt = resolve_wrt(loss, wrt)
         self.grads = grad(loss, self.wrt)
@@ -88,8 +93,10 @@ class CompiledGradient:
             w.name for w, g in zip(self.wrt, self.grads) if rows and scatter_terms(g)
         }
         self.signature = Signature([loss] + self.grads)
-        self._kernel = _Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse))
-        self._value_kernel = _Kernel(emit_kernel(loss, [], [], function="loss_value", fuse=fuse))
+        self._kernel = _Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse), jit)
+        self._value_kernel = _Kernel(
+            emit_kernel(loss, [], [], function="loss_value", fuse=fuse), jit
+        )
         self._interpreted: Interpreted | None = None
 
     # ------------------------------------------------------------ calls
@@ -189,17 +196,20 @@ def _int_value(node: Node, bound: Bound) -> np.ndarray:
     return np.asarray(evaluate([node], bound)[0])
 
 
-def compile(loss, wrt=None, rows: bool = True, fuse: bool = True) -> CompiledGradient:  # noqa: A001
+def compile(  # noqa: A001 - gc.compile, like jax.jit
+    loss, wrt=None, rows: bool = True, fuse: bool = True, jit: bool = True
+) -> CompiledGradient:
     """Compile a scalar loss (gradcomp or SymPy expression) and its gradients to one kernel.
 
     ``wrt`` lists inputs or their names (default: every float input). With ``rows=True`` the
     gradient of a table used only through ``take`` comes back as a ``RowGradient``.
-    ``fuse=False`` gives every node its own named line (for reading and debugging).
+    ``fuse=False`` gives every node its own named line (for reading and debugging);
+    ``jit=False`` runs the generated source as plain Python (no Numba compile).
     """
     if not isinstance(loss, Node):
         from ..sympy_bridge import from_sympy
 
         loss = from_sympy(loss)
-    return CompiledGradient(loss, wrt, rows=rows, fuse=fuse)
+    return CompiledGradient(loss, wrt, rows=rows, fuse=fuse, jit=jit)
 
 
