@@ -139,6 +139,10 @@ def _canonical(body: sympy.Expr, count: int) -> tuple[object, tuple[int, ...]]:
 
 def _map_node(body: sympy.Expr, nodes: list[Node], label: str) -> Node:
     shape = broadcast_shapes(*(n.shape for n in nodes), what=f"the arguments of {label}")
+    constants = {s: _number(n.attr("value")) for s, n in zip(arg_symbols(len(nodes)), nodes)
+                 if n.op is Op.CONST}
+    if constants:  # fold scalar constants (such as the seed 1.0) into the function
+        body = body.xreplace(constants)
     fn, used = _canonical(body, len(nodes))
     if isinstance(fn, sympy.Expr) and fn.is_Number:
         if not fn.is_finite or not fn.is_real:
@@ -147,6 +151,10 @@ def _map_node(body: sympy.Expr, nodes: list[Node], label: str) -> Node:
     if fn == "identity":
         return broadcast_to(nodes[used[0]], shape)
     return Node.make(Op.MAP, [nodes[i] for i in used], shape, FLOAT, fn=fn, label=label)
+
+
+def _number(value: float) -> sympy.Expr:
+    return sympy.Integer(int(value)) if float(value).is_integer() else sympy.Float(value)
 
 
 def map_expr(body: sympy.Expr, nodes: Sequence[Node], label: str) -> Node:

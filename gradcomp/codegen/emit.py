@@ -66,7 +66,9 @@ def emit_kernel(
     schedule = make_schedule(loss, outputs, fuse)
     writer = _Writer(schedule, loss)
     for node, wanted in [(loss, "loss")] + [(g, f"d_{w.name}") for w, g in zip(wrt, grads)]:
-        if node.op not in (Op.INPUT, Op.CONST, Op.SIZE) and id(node) in writer.ids:
+        backward_or_loss = node is loss or not schedule.is_forward(node)
+        if node.op not in (Op.INPUT, Op.CONST, Op.SIZE) and id(node) in writer.ids \
+                and backward_or_loss:
             writer.name(node, wanted)
     body = writer.body()
     returns = [writer.access_scalar_or_array(loss)]
@@ -171,7 +173,12 @@ class _Writer:
     def materialized(self, node: Node, wanted: str) -> str:
         """A variable holding ``node`` as an array (constants of a gradient are filled here)."""
         if id(node) in self.names:
-            return self.names[id(node)]
+            if not self.schedule.is_forward(node) and node.op is not Op.INPUT:
+                return self.names[id(node)]
+            alias = self.namer.fresh(wanted)  # a gradient that is a forward value or input
+            self.lines.append(f"{alias} = {self.names[id(node)]}  # the adjoint is n"
+                              f"{self.ids[id(node)][1:]} itself")
+            return alias
         value = self.access(node, [], ())
         name = self.namer.fresh(wanted)
         if node.ndim == 0:
@@ -204,12 +211,15 @@ class _Writer:
         return self.lines
 
     def _prologue(self) -> None:
-        self.lines.append("# named dims, read from the arrays (one kernel serves every size)")
         for node in self.schedule.order:
             if node.op is not Op.INPUT:
                 continue
             for axis, d in enumerate(node.shape):
                 if isinstance(d, str) and d not in self.dims:
+                    if not self.dims:
+                        self.lines.append(
+                            "# named dims, read from the arrays (one kernel serves every size)"
+                        )
                     self.dims[d] = self.namer.fresh(d)
                     self.lines.append(f"{self.dims[d]} = {self.names[id(node)]}.shape[{axis}]")
         probe = next(
