@@ -63,7 +63,13 @@ from .frontend import (
     unpick,
 )
 from .ir import Node, Op, dump
-from .runtime.compiled import CompiledGradient, RowGradient, compile
+from .runtime.compiled import (
+    CompiledForward,
+    CompiledGradient,
+    RowGradient,
+    compile,
+    compile_forward,
+)
 from .runtime.interp import interpret
 from .sympy_bridge import from_sympy
 from .testing import check_grad

@@ -1,5 +1,16 @@
 """Losses built with the front end; the CS224N window classifier is the showcase."""
 
-from .window import LOSSES, ACTIVATIONS, WindowConfig, init_params, window_classifier_loss
+from .window import (
+    ACTIVATIONS,
+    LOSSES,
+    WindowConfig,
+    build,
+    init_params,
+    scores,
+    window_classifier_loss,
+)
 
-__all__ = ["ACTIVATIONS", "LOSSES", "WindowConfig", "init_params", "window_classifier_loss"]
+__all__ = [
+    "ACTIVATIONS", "LOSSES", "WindowConfig", "build", "init_params", "scores",
+    "window_classifier_loss",
+]

@@ -70,24 +70,39 @@ def _hidden(cfg: WindowConfig, L: Node, W: Node, b: Node, windows: Node) -> Node
     return ACTIVATIONS[cfg.activation](F.add(F.matmul(x, F.transpose(W)), b))
 
 
+def _inputs(cfg: WindowConfig) -> dict[str, Node]:
+    nodes = {
+        "L": F.tensor("L", ("V", cfg.dim)),
+        "W": F.tensor("W", (cfg.hidden, cfg.width * cfg.dim)),
+        "b": F.tensor("b", (cfg.hidden,)),
+        "windows": F.tensor("windows", ("B", cfg.width), "int64"),
+    }
+    if cfg.loss == "softmax":
+        nodes.update(U=F.tensor("U", (cfg.classes, cfg.hidden)), c=F.tensor("c", (cfg.classes,)))
+    else:
+        nodes.update(u=F.tensor("u", (cfg.hidden,)))
+    return nodes
+
+
+def scores(cfg: WindowConfig, windows_name: str = "windows") -> Node:
+    """Logits U h + c (B, classes) for softmax; the score u·h (B,) otherwise."""
+    p = _inputs(cfg)
+    windows = F.tensor(windows_name, ("B", cfg.width), "int64")
+    h = _hidden(cfg, p["L"], p["W"], p["b"], windows)
+    if cfg.loss == "softmax":
+        return F.add(F.matmul(h, F.transpose(p["U"])), p["c"])
+    return F.matmul(h, p["u"])
+
+
 def build(cfg: WindowConfig) -> Node:
     """The scalar training loss for ``cfg`` (batch mean)."""
-    L = F.tensor("L", ("V", cfg.dim))
-    W = F.tensor("W", (cfg.hidden, cfg.width * cfg.dim))
-    b = F.tensor("b", (cfg.hidden,))
-    windows = F.tensor("windows", ("B", cfg.width), "int64")
-    h = _hidden(cfg, L, W, b, windows)
+    score = scores(cfg)
     if cfg.loss == "softmax":
-        U = F.tensor("U", (cfg.classes, cfg.hidden))
-        c = F.tensor("c", (cfg.classes,))
-        logits = F.add(F.matmul(h, F.transpose(U)), c)
-        return F.cross_entropy(logits, F.tensor("labels", ("B",), "int64"))
-    u = F.tensor("u", (cfg.hidden,))
-    score = F.matmul(h, u)  # (B,)
+        return F.cross_entropy(score, F.tensor("labels", ("B",), "int64"))
     if cfg.loss == "logistic":
         logits = F.concat([F.const(0.0, ("B", 1)), F.reshape(score, ("B", 1))], axis=1)
         return F.cross_entropy(logits, F.tensor("labels", ("B",), "int64"))
-    corrupt_score = F.matmul(_hidden(cfg, L, W, b, F.tensor("corrupt", ("B", cfg.width), "int64")), u)
+    corrupt_score = scores(cfg, "corrupt")
     return F.mean(F.relu(F.add(F.sub(1.0, score), corrupt_score)))
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from ..autodiff.reverse import check_loss, grad, resolve_wrt
 from ..codegen import KernelSource, emit_kernel
 from ..codegen.emit import scatter_terms
-from ..errors import CompileError
+from ..errors import CompileError, NotDifferentiableError
 from ..ir import Node, Op
 from ..testing import finite_difference_errors, to_float64
 from .compile import load_module
@@ -80,6 +80,30 @@ def _argument(array: np.ndarray, dtype):
     return array.dtype.type(array) if array.dtype.kind in "iu" else dtype(array)
 
 
+class CompiledForward:
+    """Any expression (scalar or array) compiled to a forward-only kernel, e.g. the scores
+    a trained model predicts from."""
+
+    def __init__(self, expr: Node, function: str = "forward", fuse: bool = True,
+                 jit: bool = True):
+        if not isinstance(expr, Node):
+            raise NotDifferentiableError(f"compile_forward takes a gradcomp expression, got {expr!r}")
+        self.expr = expr
+        self.signature = Signature([expr])
+        self._kernel = _Kernel(emit_kernel(expr, [], [], function=function, fuse=fuse), jit)
+
+    def __call__(self, **inputs):
+        return as_result(self._kernel(self.signature.bind(inputs))[0], self.expr)
+
+    @property
+    def source(self) -> str:
+        return self._kernel.spec.source
+
+    @property
+    def kernel(self):
+        return self._kernel.dispatcher
+
+
 class CompiledGradient:
     """A loss and its gradients compiled to one Numba kernel. Call it with arrays by keyword."""
 
@@ -94,9 +118,7 @@ class CompiledGradient:
         }
         self.signature = Signature([loss] + self.grads)
         self._kernel = _Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse), jit)
-        self._value_kernel = _Kernel(
-            emit_kernel(loss, [], [], function="loss_value", fuse=fuse), jit
-        )
+        self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit)
         self._interpreted: Interpreted | None = None
 
     # ------------------------------------------------------------ calls
@@ -122,7 +144,7 @@ class CompiledGradient:
 
     def value(self, **inputs) -> float:
         """The loss alone, through its own forward-only kernel."""
-        return float(self._value_kernel(self.signature.bind(inputs))[0])
+        return float(self._forward(**inputs))
 
     def interpret(self, **inputs) -> tuple[float, dict]:
         """The same results through the NumPy interpreter (row gradients as rows too)."""
@@ -156,7 +178,7 @@ class CompiledGradient:
 
     @property
     def value_source(self) -> str:
-        return self._value_kernel.spec.source
+        return self._forward.source
 
     @property
     def kernel(self):
@@ -213,3 +235,8 @@ def compile(  # noqa: A001 - gc.compile, like jax.jit
     return CompiledGradient(loss, wrt, rows=rows, fuse=fuse, jit=jit)
 
 
+
+
+def compile_forward(expr: Node, fuse: bool = True, jit: bool = True) -> CompiledForward:
+    """Compile the forward computation of any expression (no gradients) to one kernel."""
+    return CompiledForward(expr, fuse=fuse, jit=jit)

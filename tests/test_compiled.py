@@ -1,0 +1,177 @@
+"""Compiled Numba kernels against the interpreter, finite differences and each other."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import gradcomp as gc
+from corpus import CASES
+from gradcomp.models import WindowConfig, init_params, window_classifier_loss
+
+pytestmark = pytest.mark.jit
+
+
+def _dense(g):
+    return g.to_dense() if isinstance(g, gc.RowGradient) else np.asarray(g)
+
+
+def _as(dtype, inputs):
+    return {k: (np.asarray(v, dtype) if np.asarray(v).dtype.kind == "f" else v)
+            for k, v in inputs.items()}
+
+
+def assert_same(got, expected, rtol):
+    value, grads = got
+    expected_value, expected_grads = expected
+    assert value == pytest.approx(expected_value, rel=rtol, abs=rtol)
+    assert set(grads) == set(expected_grads)
+    for key in expected_grads:
+        want = _dense(expected_grads[key])
+        np.testing.assert_allclose(_dense(grads[key]), want, rtol=rtol,
+                                   atol=rtol * max(1.0, float(np.abs(want).max())))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_corpus_compiled_equals_interpreter(name, compiled):
+    loss, inputs = CASES[name]()
+    fn = compiled(name, lambda: loss)
+    assert_same(fn(**inputs), fn.interpret(**inputs), rtol=1e-12)
+    got32 = fn(**_as(np.float32, inputs))
+    assert_same(got32, fn.interpret(**_as(np.float32, inputs)), rtol=1e-5)
+    for g in got32[1].values():
+        if isinstance(g, np.ndarray):
+            assert g.dtype == np.float32
+
+
+def test_lecture_through_the_public_api(compiled):
+    x, y, z = gc.scalars("x y z")
+    fn = compiled("lecture-api", lambda: (x + y) * gc.maximum(y, z))
+    value, grads = fn(x=1.0, y=2.0, z=0.0)
+    assert value == 6.0 and grads == {"x": 2.0, "y": 5.0, "z": 0.0}
+    assert fn.value(x=1.0, y=2.0, z=0.0) == 6.0
+    assert fn.check(x=1.0, y=2.0, z=0.0) < 1e-8
+
+
+VARIANTS = [(loss, act) for loss in ("softmax", "logistic", "max_margin")
+            for act in ("tanh", "relu", "sigmoid")]
+
+
+def _window_inputs(cfg, batch, vocab, seed):
+    rng = np.random.default_rng(seed)
+    inputs = init_params(cfg, vocab, seed=seed)
+    inputs["b"] = 0.5 * rng.standard_normal(cfg.hidden)
+    inputs["windows"] = rng.integers(0, vocab, (batch, cfg.width))
+    if cfg.loss == "max_margin":
+        inputs["corrupt"] = rng.integers(0, vocab, (batch, cfg.width))
+    else:
+        inputs["labels"] = rng.integers(0, cfg.classes if cfg.loss == "softmax" else 2, batch)
+    return inputs
+
+
+@pytest.mark.parametrize("loss,activation", VARIANTS)
+def test_window_classifier_variants(loss, activation, compiled):
+    cfg = WindowConfig(window=2, dim=4, hidden=6, classes=3, activation=activation, loss=loss)
+    fn = compiled(("window", loss, activation),
+                  lambda: window_classifier_loss(2, 4, 6, 3, activation, loss))
+    inputs = _window_inputs(cfg, batch=9, vocab=30, seed=3)
+    assert_same(fn(**inputs), fn.interpret(**inputs), rtol=1e-12)
+    assert gc.check_grad(fn.loss, **inputs) < 1e-6
+    expected_wrt = {"L", "W", "b"} | ({"U", "c"} if loss == "softmax" else {"u"})
+    assert {w.name for w in fn.wrt} == expected_wrt
+    assert isinstance(fn(**inputs)[1]["L"], gc.RowGradient)
+
+
+def test_window_classifier_check_uses_the_value_kernel(compiled):
+    cfg = WindowConfig(window=2, dim=4, hidden=6, classes=3)
+    fn = compiled(("window", "softmax", "tanh"), lambda: window_classifier_loss(2, 4, 6, 3))
+    inputs = _window_inputs(cfg, batch=5, vocab=12, seed=4)
+    assert fn.value(**inputs) == pytest.approx(fn(**inputs)[0], rel=1e-12)
+    assert fn.check(**inputs) < 1e-6
+
+
+def test_one_kernel_serves_every_batch_size(compiled):
+    cfg = WindowConfig(window=2, dim=4, hidden=6, classes=3)
+    fn = compiled(("window", "softmax", "tanh"), lambda: window_classifier_loss(2, 4, 6, 3))
+    for batch, vocab in [(1, 10), (7, 50), (4096, 300)]:
+        inputs = _window_inputs(cfg, batch, vocab, seed=batch)
+        value, grads = fn(**inputs)
+        assert np.isfinite(value) and grads["W"].shape == (6, 20)
+    assert len(fn.kernel.signatures) == 1
+
+
+def test_row_gradients_sum_repeated_lookups(compiled):
+    fn = compiled("take_rows", lambda: CASES["take_rows"]()[0])
+    _, inputs = CASES["take_rows"]()
+    _, grads = fn(**inputs)
+    rows = grads["table"]
+    np.testing.assert_array_equal(rows.indices, [0, 1, 2, 5])  # distinct and sorted
+    assert rows.values.shape == (4, 3) and rows.shape == (6, 3)
+    index, table, w = inputs["index"], inputs["table"], inputs["w"]
+    dense = np.zeros_like(table)
+    np.add.at(dense, index, 2 * table[index] * w)
+    np.testing.assert_allclose(rows.to_dense(), dense, rtol=1e-12)
+    dense_fn = compiled("take_rows_dense", lambda: CASES["take_rows"]()[0], rows=False)
+    np.testing.assert_allclose(dense_fn(**inputs)[1]["table"], dense, rtol=1e-12)
+
+
+def test_out_of_range_index_is_refused_before_the_kernel(compiled):
+    fn = compiled("take_rows", lambda: CASES["take_rows"]()[0])
+    _, inputs = CASES["take_rows"]()
+    bad = dict(inputs, index=np.array([[0, 1], [1, 6], [5, 5], [2, 0]]))
+    with pytest.raises(IndexError, match=r"'index' holds index 6 at position \(1, 1\)"):
+        fn(**bad)
+
+
+def test_non_contiguous_inputs(compiled):
+    fn = compiled("matmul_2d", lambda: CASES["matmul_2d"]()[0])
+    _, inputs = CASES["matmul_2d"]()
+    wide = np.random.default_rng(0).standard_normal((3, 8))
+    strided = dict(inputs, A=wide[:, ::2], B=np.asfortranarray(inputs["B"]))
+    assert not strided["A"].flags.c_contiguous
+    assert_same(fn(**strided), fn.interpret(**strided), rtol=1e-12)
+
+
+def test_second_process_loads_the_cached_kernel(tmp_path):
+    script = textwrap.dedent("""
+        import json, time, numpy as np, gradcomp as gc
+        X, w = gc.tensor("X", ("B", 3)), gc.tensor("w", (3,))
+        fn = gc.compile(gc.mean(gc.tanh(X @ w)))
+        start = time.perf_counter()
+        fn(X=np.ones((4, 3)), w=np.ones(3))
+        stats = fn.kernel.stats
+        print(json.dumps({"hits": sum(stats.cache_hits.values()),
+                          "misses": sum(stats.cache_misses.values()),
+                          "seconds": time.perf_counter() - start}))
+    """)
+    env = dict(os.environ, GRADCOMP_CACHE_DIR=str(tmp_path / "cache"))
+    runs = [json.loads(subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                                      capture_output=True, text=True).stdout)
+            for _ in range(2)]
+    assert runs[0]["misses"] == 1 and runs[0]["hits"] == 0
+    assert runs[1]["hits"] == 1 and runs[1]["misses"] == 0
+    assert len(list((tmp_path / "cache").glob("k_*.py"))) == 1
+
+
+def test_corrupt_cache_file_is_rewritten(tmp_path, monkeypatch):
+    from gradcomp.runtime.compile import write_source
+
+    monkeypatch.setenv("GRADCOMP_CACHE_DIR", str(tmp_path))
+    source = "VALUE = 1\n"
+    path = write_source(source)
+    path.write_text("garbage(")
+    assert write_source(source) == path and path.read_text() == source
+
+
+def test_unwritable_cache_dir_falls_back(tmp_path, monkeypatch):
+    from gradcomp.runtime.compile import cache_dir
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("GRADCOMP_CACHE_DIR", str(blocker / "cache"))
+    fallback = cache_dir()
+    assert fallback != blocker / "cache" and fallback.is_dir()
