@@ -2,7 +2,8 @@
 
 Sentences come from templates filled with names of people, places, organisations and
 events, tagged in IOB2 (PER, LOC, ORG, MISC). Train and dev use different random fills of the
-same templates (fixed seeds), so the dev score measures generalisation to new combinations.
+same templates (fixed seeds); dev also draws names that train never shows (the last three of
+each list), which the model can only tag from their context.
 Run: python scripts/make_sample_conll.py
 """
 
@@ -38,23 +39,24 @@ TEMPLATES = [
 POOLS = {"PER": PEOPLE, "LOC": PLACES, "ORG": ORGS, "MISC": MISC}
 
 
-def sentence(template: str, rng: random.Random) -> list[tuple[str, str]]:
+def sentence(template: str, rng: random.Random, held_out: bool) -> list[tuple[str, str]]:
     pairs = []
     for word in template.split():
         if word.startswith("{") and word.endswith("}"):
             kind = word[1:-1]
-            for i, part in enumerate(rng.choice(POOLS[kind]).split()):
+            pool = POOLS[kind] if held_out else POOLS[kind][:-3]  # train never sees the last 3
+            for i, part in enumerate(rng.choice(pool).split()):
                 pairs.append((part, ("B-" if i == 0 else "I-") + kind))
         else:
             pairs.append((word, "O"))
     return pairs
 
 
-def write(path: Path, count: int, seed: int) -> None:
+def write(path: Path, count: int, seed: int, held_out: bool) -> None:
     rng = random.Random(seed)
     lines = ["-DOCSTART- -X- -X- O", ""]
     for _ in range(count):
-        for token, tag in sentence(rng.choice(TEMPLATES), rng):
+        for token, tag in sentence(rng.choice(TEMPLATES), rng, held_out):
             lines.append(f"{token} {tag}")
         lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -62,5 +64,5 @@ def write(path: Path, count: int, seed: int) -> None:
 
 if __name__ == "__main__":
     out = Path(__file__).resolve().parent.parent / "gradcomp" / "data"
-    write(out / "sample_train.conll", 400, seed=1)
-    write(out / "sample_dev.conll", 120, seed=2)
+    write(out / "sample_train.conll", 400, seed=1, held_out=False)
+    write(out / "sample_dev.conll", 120, seed=2, held_out=True)

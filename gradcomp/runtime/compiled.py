@@ -18,7 +18,7 @@ from ..codegen.emit import scatter_terms
 from ..errors import CompileError, NotDifferentiableError
 from ..ir import Node, Op
 from ..testing import finite_difference_errors, to_float64
-from .compile import load_module
+from .compile import load_module, write_source
 from .interp import Interpreted, as_result
 from .signature import Bound, Signature
 
@@ -175,6 +175,11 @@ class CompiledGradient:
     def source(self) -> str:
         """The exact text Numba compiles for the fused forward+backward kernel."""
         return self._kernel.spec.source
+
+    @property
+    def source_path(self) -> str:
+        """Where the generated source lives in the kernel cache."""
+        return str(write_source(self.source))
 
     @property
     def value_source(self) -> str:

@@ -1,0 +1,254 @@
+"""The ``gradcomp`` command: wiring only; the work is done by the library.
+
+    gradcomp demo                       compile, check and train on the bundled sample
+    gradcomp train --train F --dev F    train a window tagger on CoNLL files
+    gradcomp predict --model M --input F
+    gradcomp source [--loss ...]        print the generated kernel source
+    gradcomp graph [--model ner]        draw a computation graph
+    gradcomp bench [--quick]            the window-classifier benchmark
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from .errors import GradcompError
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--window", type=int, default=2, help="words each side (default 2)")
+    parser.add_argument("--hidden", type=int, default=100, help="hidden units (default 100)")
+    parser.add_argument("--activation", default="tanh", choices=["tanh", "relu", "sigmoid"])
+
+
+def _print_epoch(result) -> None:
+    dev = result.dev
+    line = f"{result.epoch:>5}  {result.loss:>10.4f}  {result.seconds:>7.2f}s"
+    if dev:
+        line += f"  {dev['accuracy']:>8.4f}  {dev['precision']:>6.3f}  {dev['recall']:>6.3f}" \
+                f"  {dev['f1']:>6.3f}"
+    print(line, flush=True)
+
+
+def _epoch_header(with_dev: bool) -> None:
+    header = "epoch  train loss     time"
+    if with_dev:
+        header += "  accuracy    prec     rec      F1"
+    print(header)
+
+
+def _vectors(args, vocab):
+    from .data import glove_package_available, load_glove
+
+    if args.glove_file:
+        return load_glove(vocab, args.glove_file, extend=args.full_vocab)
+    if args.glove:
+        return load_glove(vocab, extend=args.full_vocab)
+    if getattr(args, "auto_glove", False) and glove_package_available():
+        return load_glove(vocab, extend=False)
+    return None, 0
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_demo(args) -> int:
+    from .data import Vocabulary, read_conll, sample_path
+    from .train import WindowTagger, train
+
+    started = time.perf_counter()
+    train_sents, dev_sents = read_conll(sample_path("train")), read_conll(sample_path("dev"))
+    print(f"data: bundled CoNLL sample, {len(train_sents)} train / {len(dev_sents)} dev sentences")
+    vocab = Vocabulary.from_sentences(train_sents)
+    args.auto_glove, args.glove, args.glove_file, args.full_vocab = True, False, None, False
+    vectors, found = _vectors(args, vocab)
+    print("vectors: " + (f"GloVe 6B 50d ({found} of {len(vocab)} words found)" if found
+                         else "random (pip install 'gradcomp[glove]' for GloVe 6B 50d)"))
+    tagger = WindowTagger.create(train_sents, vectors=vectors, vocab=vocab, seed=args.seed)
+    fn = tagger.loss_fn
+    print(f"model: window {tagger.spec.model.window}, dim {tagger.spec.model.dim}, hidden "
+          f"{tagger.spec.model.hidden}, {len(tagger.spec.tags)} tags, softmax cross-entropy")
+
+    windows, labels = tagger.encode(train_sents[:8])
+    t0 = time.perf_counter()
+    value, grads = fn(**tagger.params, windows=windows, labels=labels)
+    print(f"compiled loss + gradients of {', '.join(grads)} in one kernel: first call "
+          f"{time.perf_counter() - t0:.2f}s (includes the Numba compile or cache load)")
+    print(f"generated source: {fn.source_path}  ({len(fn.source.splitlines())} lines; "
+          "`gradcomp source` prints it)")
+
+    as64 = {k: v.astype(np.float64) for k, v in tagger.params.items()}
+    value64, compiled = fn(**as64, windows=windows, labels=labels)
+    _, interpreted = fn.interpret(**as64, windows=windows, labels=labels)
+    worst = max(_relative(compiled[k], interpreted[k]) for k in compiled)
+    print(f"check: compiled vs NumPy-interpreted gradients, max relative difference {worst:.1e}")
+    small = {k: (v[:60] if k == "L" else v) for k, v in as64.items()}
+    fd = fn.check(**small, windows=np.minimum(windows[:4], 59), labels=labels[:4])
+    print(f"check: compiled gradients vs central finite differences, max error {fd:.1e}")
+
+    baseline = tagger.evaluate(dev_sents)
+    print(f"\nbaseline before training: dev F1 {baseline['f1']:.3f} (all-O tagging scores 0.000)")
+    _epoch_header(True)
+    results = train(tagger, train_sents, dev_sents, epochs=args.epochs, seed=args.seed,
+                    progress=not args.no_progress, on_epoch=_print_epoch)
+    print("\n" + results[-1].dev["report"])
+    print(f"dev F1 {results[-1].dev['f1']:.3f} after {args.epochs} epochs; "
+          f"demo took {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _relative(a, b) -> float:
+    a = a.to_dense() if hasattr(a, "to_dense") else np.asarray(a)
+    b = b.to_dense() if hasattr(b, "to_dense") else np.asarray(b)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def cmd_train(args) -> int:
+    from .data import Vocabulary, read_conll
+    from .train import WindowTagger, train
+
+    train_sents = read_conll(args.train)
+    if not train_sents:
+        raise GradcompError(f"{args.train}: no sentences")
+    dev_sents = read_conll(args.dev) if args.dev else []
+    vocab = Vocabulary.from_sentences(train_sents)
+    vectors, found = _vectors(args, vocab)
+    if vectors is not None:
+        print(f"vectors: {found} of {len(vocab)} words from GloVe")
+    tagger = WindowTagger.create(
+        train_sents, window=args.window, hidden=args.hidden, activation=args.activation,
+        loss=args.loss, entity=args.entity, vectors=vectors, vocab=vocab, seed=args.seed,
+    )
+    print(f"{len(train_sents)} train sentences, vocabulary {len(vocab)}, tags {tagger.spec.tags}")
+    _epoch_header(bool(dev_sents))
+    train(tagger, train_sents, dev_sents, epochs=args.epochs, batch_size=args.batch_size,
+          optimizer=args.optimizer, lr=args.lr, seed=args.seed, progress=not args.no_progress,
+          on_epoch=_print_epoch)
+    tagger.save(args.out)
+    print(f"parameters written to {args.out}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .data import read_conll, read_text, write_conll
+    from .train import WindowTagger
+
+    tagger = WindowTagger.load(args.model)
+    sentences = read_conll(args.input) if args.conll else read_text(args.input)
+    predicted = tagger.predict(sentences)
+    if args.output:
+        write_conll(args.output, sentences, predicted)
+        print(f"tags written to {args.output}")
+    else:
+        for sentence, tags in zip(sentences, predicted):
+            print(" ".join(f"{w}/{t}" for w, t in zip(sentence.tokens, tags)))
+    if args.conll and sentences and sentences[0].tags is not None:
+        print(tagger.evaluate(sentences)["report"])
+    return 0
+
+
+def cmd_source(args) -> int:
+    from . import compile, compile_forward
+    from .models import WindowConfig, build, scores
+
+    cfg = WindowConfig(args.window, args.dim, args.hidden, args.classes, args.activation,
+                       args.loss)
+    if args.forward:
+        print(compile_forward(scores(cfg), fuse=not args.no_fuse, jit=False).source)
+    else:
+        print(compile(build(cfg), fuse=not args.no_fuse, jit=False).source)
+    return 0
+
+
+def cmd_graph(args) -> int:
+    from .viz import draw_example
+
+    path, note = draw_example(args.model, args.out, grads=not args.no_grads,
+                              adjoint=args.adjoint)
+    print(f"graph written to {path}" + (f"\n{note}" if note else ""))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(quick=args.quick, out_dir=args.out_dir)
+
+
+# ---------------------------------------------------------------- parser
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="gradcomp", description=__doc__.split("\n\n")[0])
+    sub = top.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="compile, check and train on the bundled sample")
+    demo.add_argument("--epochs", type=int, default=5)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.set_defaults(run=cmd_demo)
+
+    tr = sub.add_parser("train", help="train a window tagger on CoNLL files")
+    tr.add_argument("--train", required=True, help="CoNLL file (token ... tag per line)")
+    tr.add_argument("--dev", help="CoNLL file scored after every epoch")
+    tr.add_argument("--glove", action="store_true", help="GloVe 6B 50d from gradcomp[glove]")
+    tr.add_argument("--glove-file", help="a GloVe text file instead")
+    tr.add_argument("--full-vocab", action="store_true",
+                    help="use every GloVe word as vocabulary (400,000 rows for 6B)")
+    tr.add_argument("--epochs", type=int, default=5)
+    tr.add_argument("--batch-size", type=int, default=32)
+    tr.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    tr.add_argument("--lr", type=float, help="learning rate (adam 1e-3, sgd 0.1)")
+    tr.add_argument("--loss", default="softmax", choices=["softmax", "logistic"])
+    tr.add_argument("--entity", help="entity type for --loss logistic, e.g. LOC")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--out", default="tagger.npz", help="where to write the parameters")
+    tr.add_argument("--no-progress", action="store_true")
+    _model_options(tr)
+    tr.set_defaults(run=cmd_train)
+
+    pr = sub.add_parser("predict", help="tag a text file with a trained tagger")
+    pr.add_argument("--model", required=True, help="a file written by gradcomp train")
+    pr.add_argument("--input", required=True, help="text, one sentence per line")
+    pr.add_argument("--conll", action="store_true", help="the input is a CoNLL file; score it")
+    pr.add_argument("--output", help="write CoNLL here instead of printing")
+    pr.set_defaults(run=cmd_predict)
+
+    so = sub.add_parser("source", help="print the generated source of the window loss")
+    so.add_argument("--dim", type=int, default=50)
+    so.add_argument("--classes", type=int, default=5)
+    so.add_argument("--loss", default="softmax", choices=["softmax", "logistic", "max_margin"])
+    so.add_argument("--forward", action="store_true", help="the forward scores kernel instead")
+    so.add_argument("--no-fuse", action="store_true", help="one named line per node")
+    _model_options(so)
+    so.set_defaults(run=cmd_source)
+
+    gr = sub.add_parser("graph", help="draw a computation graph with values and gradients")
+    gr.add_argument("--model", default="lecture", choices=["lecture", "ner"])
+    gr.add_argument("--out", default=None, help="output file (.svg, .png or .dot)")
+    gr.add_argument("--no-grads", action="store_true", help="no gradient labels on edges")
+    gr.add_argument("--adjoint", action="store_true", help="draw the backward graph too")
+    gr.set_defaults(run=cmd_graph)
+
+    be = sub.add_parser("bench", help="benchmark compiled vs interpreted vs peers")
+    be.add_argument("--quick", action="store_true", help="a subset, under a minute")
+    be.add_argument("--out-dir", default="bench-results", help="JSON and PNG go here")
+    be.set_defaults(run=cmd_bench)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except GradcompError as error:
+        print(f"gradcomp {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
