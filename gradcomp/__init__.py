@@ -73,6 +73,7 @@ from .runtime.compiled import (
 from .runtime.interp import interpret
 from .sympy_bridge import from_sympy
 from .testing import check_grad
+from .viz import draw, to_dot
 
 max = amax  # noqa: A001 - gc.max(x, axis) like jnp.max
 

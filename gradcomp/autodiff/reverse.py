@@ -75,6 +75,13 @@ def grad(output: Node, wrt=None) -> list[Node]:
     """
     output = check_loss(output)
     targets = resolve_wrt(output, wrt)
+    adjoints, _ = backward(output, targets)
+    return [adjoints.get(id(t), F.const(0.0, t.shape)) for t in targets]
+
+
+def backward(output: Node, targets: list[Node]) -> tuple[dict[int, Node], dict[tuple, Node]]:
+    """The adjoint of every node on a path from ``targets`` to ``output``, and the
+    contribution that flows back along each edge, keyed by (id(user), argument position)."""
     order = toposort([output])
     target_ids = {id(t) for t in targets}
     relevant: set[int] = set()
@@ -83,6 +90,7 @@ def grad(output: Node, wrt=None) -> list[Node]:
             relevant.add(id(node))
 
     adjoints: dict[int, Node] = {id(output): F.const(1.0)}
+    edges: dict[tuple, Node] = {}
     for node in reversed(order):
         upstream = adjoints.get(id(node))
         if upstream is None or id(node) not in relevant or node.op in NOT_DIFFERENTIABLE:
@@ -96,12 +104,13 @@ def grad(output: Node, wrt=None) -> list[Node]:
         if len(contributions) != len(node.args):
             raise IRError(f"the {node.op} rule returned {len(contributions)} adjoints "
                           f"for {len(node.args)} arguments")
-        for arg, contribution in zip(node.args, contributions):
+        for position, (arg, contribution) in enumerate(zip(node.args, contributions)):
             if contribution is None or id(arg) not in relevant:
                 continue
             if contribution.shape != arg.shape:
                 raise IRError(f"the {node.op} rule gave an adjoint of shape "
                               f"{format_shape(contribution.shape)} for {arg!r}")
+            edges[(id(node), position)] = contribution
             previous = adjoints.get(id(arg))
             adjoints[id(arg)] = contribution if previous is None else F.add(previous, contribution)
-    return [adjoints.get(id(t), F.const(0.0, t.shape)) for t in targets]
+    return adjoints, edges
