@@ -23,7 +23,7 @@ def test_lecture_source_reads_top_to_bottom():
     ast.parse(source)  # valid Python
     compile(source, "<generated>", "exec")
     lines = [line.strip() for line in source.splitlines()]
-    assert "@numba.njit(cache=True, nogil=True)" in lines
+    assert "@numba.njit(cache=True, nogil=True, error_model=\"numpy\")" in lines
     assert "def loss_and_grads(x, y, z):" in lines
     assert "# --- forward: the loss, one step per node ---" in lines
     assert any(line.startswith("# --- backward") for line in lines)

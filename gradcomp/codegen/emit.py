@@ -21,7 +21,7 @@ from .naming import Namer
 from .printer import print_scalar
 from .schedule import ELEMENTWISE, Schedule, make_schedule
 
-HELPERS = "gather_rows, pick_columns, row_slots, scatter_rows, unpick_columns"
+HELPERS = ("gather_rows", "pick_columns", "row_slots", "scatter_rows", "tanh", "unpick_columns")
 _ADD = sympy.Lambda(sympy.symbols("a0:2", real=True), sum(sympy.symbols("a0:2", real=True)))
 
 
@@ -102,10 +102,12 @@ def _module(writer, function, params, body, returns, loss, grads) -> str:
         "import numba",
         "import numpy as np",
         "",
-        f"from gradcomp.runtime.kernels import {HELPERS}  # noqa: F401",
+        "from gradcomp.runtime.kernels import (  # noqa: F401",
+        *(f"    {helper}," for helper in HELPERS),
+        ")",
         "",
         "",
-        "@numba.njit(cache=True, nogil=True)",
+        '@numba.njit(cache=True, nogil=True, error_model="numpy")',
         f"def {function}({', '.join(names)}):",
     ]
     tail = [f"    return {', '.join(returns)}" + ("," if len(returns) == 1 else ""), ""]
@@ -399,7 +401,7 @@ class _Writer:
             "",
             f"# gradient of {self.var(table)} as rows (scatter_add of {ids}): the looked-up rows,",
             "# each with the sum of its lookups' adjoints; nothing of size V is touched",
-            f"{slot}, {index} = row_slots({joined})",
+            f"{slot}, {index} = row_slots({joined}, {self.dim(table.shape[0])})",
             f"{rows} = np.zeros(({index}.shape[0], {width}), dt)",
         ]
         start = "0"

@@ -16,7 +16,7 @@ RESERVED = frozenset(
     | set(keyword.softkwlist)
     | set(dir(builtins))
     | {"np", "math", "numba", "dt", "acc", "row", "gather_rows", "scatter_rows", "row_slots",
-       "pick_columns", "unpick_columns", "kernel", "loss_and_grads", "loss_value"}
+       "pick_columns", "unpick_columns", "tanh", "kernel", "loss_and_grads", "loss_value"}
 )
 _LOOP_VAR = re.compile(r"[ij]\d+")
 MAX_LENGTH = 24

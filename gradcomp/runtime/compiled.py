@@ -27,7 +27,7 @@ from .signature import Bound, Signature
 class RowGradient:
     """The gradient of an embedding table as rows: only the rows a call looked up.
 
-    ``indices`` are distinct and sorted; ``values[k]`` is the summed gradient of row
+    ``indices`` are distinct (in order of first lookup); ``values[k]`` is the summed gradient of row
     ``indices[k]`` (repeated lookups add up). ``to_dense()`` gives the full table gradient.
     """
 
@@ -119,6 +119,8 @@ class CompiledGradient:
         self.signature = Signature([loss] + self.grads)
         self._kernel = _Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse), jit)
         self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit)
+        by_name = {w.name: w for w in self.wrt}
+        self._outputs = [(kind, by_name[name]) for kind, name in self._kernel.spec.results[1:]]
         self._interpreted: Interpreted | None = None
 
     # ------------------------------------------------------------ calls
@@ -127,20 +129,18 @@ class CompiledGradient:
         """``(value, grads)``: grads maps input names to arrays (RowGradient for tables)."""
         bound = self.signature.bind(inputs)
         results = self._kernel(bound)
-        value, grads, k = float(results[0]), {}, 1
-        for kind, name in self._kernel.spec.results[1:]:
-            node = next(w for w in self.wrt if w.name == name)
+        grads, k = {}, 1
+        for kind, node in self._outputs:
             if kind == "rows":
-                indices, values = results[k], results[k + 1]
+                values = results[k + 1]
+                if node.ndim != 2:
+                    values = values.reshape((-1,) + self._rest_shape(node, bound))
+                grads[node.name] = RowGradient(results[k], values, self._rows_of(node, bound))
                 k += 2
-                grads[name] = RowGradient(
-                    indices, values.reshape((-1,) + self._rest_shape(node, bound)),
-                    self._rows_of(node, bound),
-                )
             else:
-                grads[name] = as_result(results[k], node)
+                grads[node.name] = as_result(results[k], node)
                 k += 1
-        return value, grads
+        return float(results[0]), grads
 
     def value(self, **inputs) -> float:
         """The loss alone, through its own forward-only kernel."""

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import IndexRangeError, InputError, ShapeError
 from ..ir import FLOAT, INT, Dim, Node, Op, format_shape, toposort
 from ..autodiff.reverse import check_unique_names
+from .kernels import index_range
 
 # (op, which argument is the index, which argument holds the indexed axis, which axis)
 _INDEXING = {
@@ -45,7 +46,7 @@ class Signature:
         order = toposort(outputs)
         self.inputs = [n for n in order if n.op is Op.INPUT]
         check_unique_names(self.inputs)
-        checks: list[IndexCheck] = []
+        checks: dict[tuple, IndexCheck] = {}
         for node in order:
             if node.op not in _INDEXING:
                 continue
@@ -55,43 +56,57 @@ class Signature:
             what = f"axis {axis} of {holder.name!r}" if holder.op is Op.INPUT else (
                 f"the {bound} {'rows' if axis == 0 else 'columns'} of the indexed array")
             for leaf in toposort([node.args[index_arg]]):
-                if leaf.op is Op.INPUT and IndexCheck(leaf.name, bound, what) not in checks:
-                    checks.append(IndexCheck(leaf.name, bound, what))
-        self.index_checks = checks
+                if leaf.op is Op.INPUT:
+                    checks.setdefault((leaf.name, bound), IndexCheck(leaf.name, bound, what))
+        self.index_checks = list(checks.values())
         self.names = [n.name for n in self.inputs]
+        # Per input, what bind() checks: precomputed so a call does no graph lookups.
+        self._plans = [(n.name, n.dtype == INT, n.ndim, n) for n in self.inputs]
+        self._float_names = [n.name for n in self.inputs if n.dtype == FLOAT]
 
     def describe(self) -> list[str]:
         return [f"{n.name}: {format_shape(n.shape)} {n.dtype}" for n in self.inputs]
 
     def bind(self, given: dict) -> Bound:
-        unknown = sorted(set(given) - set(self.names))
-        if unknown:
-            raise InputError(f"unknown input(s) {unknown}; expected {self.describe()}")
-        missing = [name for name in self.names if name not in given]
-        if missing:
+        if len(given) != len(self.names) or not all(name in given for name in self.names):
+            unknown = sorted(set(given) - set(self.names))
+            if unknown:
+                raise InputError(f"unknown input(s) {unknown}; expected {self.describe()}")
+            missing = [name for name in self.names if name not in given]
             raise InputError(f"missing input(s) {missing}; expected {self.describe()}")
-        dtype = _call_dtype(given, self.inputs)
+        dtype = _call_dtype(given, self._float_names)
         arrays: dict[str, np.ndarray] = {}
         dims: dict[str, int] = {}
-        for node in self.inputs:
-            array = _convert(node, given[node.name], dtype)
-            _bind_dims(node, array.shape, dims)
-            arrays[node.name] = array
+        for name, is_int, ndim, node in self._plans:
+            value = given[name]
+            target = np.int64 if is_int else dtype
+            # Fast path: already the right kind of array, nothing to convert or copy.
+            if not (type(value) is np.ndarray and value.dtype.type is target
+                    and value.ndim == ndim and value.flags.c_contiguous):
+                value = _convert(node, value, dtype)
+            _bind_dims(node, value.shape, dims)
+            arrays[name] = value
+        ranges: dict[str, tuple[int, int]] = {}
         for check in self.index_checks:
-            _check_range(arrays[check.input_name], check, dims)
+            index = arrays[check.input_name]
+            if index.size:
+                if check.input_name not in ranges:
+                    ranges[check.input_name] = index_range(index.reshape(-1))
+                _check_range(index, ranges[check.input_name], check, dims)
         return Bound(arrays, dims, dtype)
 
 
-def _call_dtype(given: dict, inputs: list[Node]) -> type:
+def _call_dtype(given: dict, float_names: list[str]) -> type:
     """float32 when the float arrays passed are float32 (Python numbers adapt), else float64."""
-    kinds = set()
-    for node in inputs:
-        value = given[node.name]
-        if node.dtype == FLOAT and isinstance(value, (np.ndarray, np.generic)):
-            kinds.add(np.dtype(value.dtype))
-    if kinds and all(k in (np.float32, np.float16) for k in kinds):
-        return np.float32
-    return np.float64
+    seen32 = False
+    for name in float_names:
+        value = given[name]
+        if isinstance(value, (np.ndarray, np.generic)):
+            if value.dtype.type in (np.float32, np.float16):
+                seen32 = True
+            else:
+                return np.float64
+    return np.float32 if seen32 else np.float64
 
 
 def _convert(node: Node, value, dtype) -> np.ndarray:
@@ -119,8 +134,9 @@ def _convert(node: Node, value, dtype) -> np.ndarray:
 
 
 def _bind_dims(node: Node, shape: tuple[int, ...], dims: dict[str, int]) -> None:
-    for axis, (want, got) in enumerate(zip(node.shape, shape)):
-        if isinstance(want, int):
+    for axis, want in enumerate(node.shape):
+        got = shape[axis]
+        if want.__class__ is int:
             if want != got:
                 raise ShapeError(
                     f"input {node.name!r}: axis {axis} must be {want}, got shape {shape}"
@@ -136,11 +152,10 @@ def _bind_dims(node: Node, shape: tuple[int, ...], dims: dict[str, int]) -> None
             raise ShapeError(f"input {node.name!r}: dim {want!r} (axis {axis}) is empty")
 
 
-def _check_range(index: np.ndarray, check: IndexCheck, dims: dict[str, int]) -> None:
-    if index.size == 0:
-        return
+def _check_range(index: np.ndarray, low_high: tuple[int, int], check: IndexCheck,
+                 dims: dict[str, int]) -> None:
     bound = dims[check.bound] if isinstance(check.bound, str) else check.bound
-    low, high = int(index.min()), int(index.max())
+    low, high = low_high
     if low < 0 or high >= bound:
         bad = low if low < 0 else high
         where = tuple(int(i) for i in np.argwhere(index == bad)[0])

@@ -1,0 +1,343 @@
+"""The window-classifier gradient benchmark (``gradcomp bench``, ``benchmarks/``).
+
+Times value + all gradients (L, W, b, U, c) of the CS224N window classifier (window 2, dim 50,
+hidden 100, 5 classes, tanh, softmax cross-entropy) per call, median after warm-up, side by
+side in one run: gradcomp compiled, gradcomp interpreted (the NumPy interpreter of the same
+graph), hand-written NumPy forward+backward with row gradients, and JAX ``jit(value_and_grad)``
+and PyTorch eager autograd where they are installed. Every implementation's gradients are
+checked against the float64 interpreter before it is timed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import compile
+from .models import WindowConfig, init_params, window_classifier_loss
+from .runtime.compiled import RowGradient
+from .train import Adam
+
+CFG = WindowConfig(window=2, dim=50, hidden=100, classes=5)
+PARAMS = ("L", "W", "b", "U", "c")
+
+
+# ---------------------------------------------------------------- implementations
+
+
+def numpy_value_and_grads(L, W, b, U, c, windows, labels):
+    """Hand-written forward and backward pass; the table's gradient as rows."""
+    batch, dim = windows.shape[0], L.shape[1]
+    x = L[windows].reshape(batch, -1)
+    h = np.tanh(x @ W.T + b)
+    scores = h @ U.T + c
+    shift = scores.max(axis=1, keepdims=True)
+    e = np.exp(scores - shift)
+    total = e.sum(axis=1, keepdims=True)
+    rows = np.arange(batch)
+    loss = float(np.mean(np.log(total[:, 0]) + shift[:, 0] - scores[rows, labels]))
+    d_scores = e / total
+    d_scores[rows, labels] -= 1
+    d_scores /= batch
+    d_z = (d_scores @ U) * (1 - h * h)
+    d_x = (d_z @ W).reshape(-1, dim)
+    index, slot = np.unique(windows.ravel(), return_inverse=True)
+    d_rows = np.zeros((len(index), dim), L.dtype)
+    np.add.at(d_rows, slot, d_x)
+    grads = {"L": RowGradient(index, d_rows, L.shape[0]), "W": d_z.T @ x, "b": d_z.sum(0),
+             "U": d_scores.T @ h, "c": d_scores.sum(0)}
+    return loss, grads
+
+
+def _jax_impl():
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+
+    def loss(L, W, b, U, c, windows, labels):
+        x = L[windows].reshape(windows.shape[0], -1)
+        scores = jnp.tanh(x @ W.T + b) @ U.T + c
+        return jnp.mean(jax.nn.logsumexp(scores, axis=1)
+                        - jnp.take_along_axis(scores, labels[:, None], 1)[:, 0])
+
+    step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3, 4)))
+
+    def call(L, W, b, U, c, windows, labels):
+        value, grads = step(L, W, b, U, c, windows, labels)
+        grads = [np.asarray(g) for g in jax.block_until_ready(grads)]
+        return float(value), dict(zip(PARAMS, grads))
+
+    return call
+
+
+def _torch_impl():
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(2)
+
+    def call(L, W, b, U, c, windows, labels):
+        tensors = [torch.from_numpy(a).requires_grad_() for a in (L, W, b, U, c)]
+        tL, tW, tb, tU, tc = tensors
+        x = tL[torch.from_numpy(windows)].reshape(windows.shape[0], -1)
+        scores = torch.tanh(x @ tW.T + tb) @ tU.T + tc
+        loss = torch.nn.functional.cross_entropy(scores, torch.from_numpy(labels))
+        loss.backward()
+        return float(loss), {k: t.grad.numpy() for k, t in zip(PARAMS, tensors)}
+
+    return call
+
+
+def implementations(fn) -> dict:
+    impls = {
+        "gradcomp": lambda **a: fn(**a),
+        "interpreted": lambda **a: fn.interpret(**a),
+        "numpy": lambda **a: numpy_value_and_grads(**a),
+    }
+    for name, factory in (("jax", _jax_impl), ("torch", _torch_impl)):
+        call = factory()
+        if call is not None:
+            impls[name] = lambda _call=call, **a: _call(**a)
+    return impls
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def make_inputs(vocab: int, batch: int, dtype, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    inputs = init_params(CFG, vocab, seed=seed, dtype=dtype)
+    inputs["b"] = (0.1 * rng.standard_normal(CFG.hidden)).astype(dtype)
+    inputs.update(windows=rng.integers(0, vocab, (batch, CFG.width)),
+                  labels=rng.integers(0, CFG.classes, batch))
+    return inputs
+
+
+def _dense(g):
+    return g.to_dense() if isinstance(g, RowGradient) else np.asarray(g, dtype=np.float64)
+
+
+def check_against(reference, got, dtype) -> float:
+    """Largest error of ``got`` relative to each reference gradient's largest entry."""
+    tolerance = 1e-9 if dtype == np.float64 else 2e-3
+    worst = 0.0
+    for name in PARAMS:
+        want, have = _dense(reference[1][name]), _dense(got[1][name])
+        scale = max(float(np.abs(want).max()), 1e-12)
+        worst = max(worst, float(np.abs(have - want).max()) / scale)
+    if worst > tolerance or abs(got[0] - reference[0]) > tolerance * max(1, abs(reference[0])):
+        raise AssertionError(f"gradients differ from the float64 reference by {worst:.2e}")
+    return worst
+
+
+def median_seconds(call, budget: float, min_calls: int = 5, max_calls: int = 5000) -> float:
+    call()  # warm-up
+    start = time.perf_counter()
+    call()
+    single = max(time.perf_counter() - start, 1e-7)
+    count = int(min(max(budget / single, min_calls), max_calls))
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_memory_delta(call) -> int | None:
+    """Bytes of resident memory a call added at its peak (Linux: VmHWM after clear_refs)."""
+    status = Path("/proc/self/status")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return None
+
+    def read(field):
+        for line in status.read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    before = read("VmRSS:")
+    call()
+    return max(read("VmHWM:") - before, 0)
+
+
+def gemm_ceiling(dtype, batch: int = 4096) -> float:
+    """GFLOP/s of one NumPy GEMM of the workload's largest shape: the machine's ceiling."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, CFG.width * CFG.dim)).astype(dtype)
+    W = rng.standard_normal((CFG.hidden, CFG.width * CFG.dim)).astype(dtype)
+    seconds = median_seconds(lambda: x @ W.T, 0.3)
+    return 2 * batch * x.shape[1] * CFG.hidden / seconds / 1e9
+
+
+def workload_flops(batch: int) -> float:
+    """Multiply-adds of the six GEMMs (three forward/backward pairs), times two."""
+    inner = CFG.width * CFG.dim
+    return 2 * batch * 3 * (inner * CFG.hidden + CFG.hidden * CFG.classes)
+
+
+_FIRST_CALL = textwrap.dedent("""
+    import time, numpy as np
+    start = time.perf_counter()
+    import gradcomp as gc
+    from gradcomp.bench import make_inputs
+    from gradcomp.models import window_classifier_loss
+    fn = gc.compile(window_classifier_loss())
+    fn(**make_inputs(1000, 32, np.float32))
+    print(time.perf_counter() - start)
+""")
+
+
+def first_call_seconds(cache_dir: str) -> float:
+    env = dict(os.environ, GRADCOMP_CACHE_DIR=cache_dir)
+    out = subprocess.run([sys.executable, "-c", _FIRST_CALL], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def train_step_seconds(fn, vocab: int, batch: int = 32) -> float:
+    inputs = make_inputs(vocab, batch, np.float32)
+    params = {k: inputs[k] for k in PARAMS}
+    data = {"windows": inputs["windows"], "labels": inputs["labels"]}
+    opt = Adam(lr=1e-4)
+
+    def step():
+        _, grads = fn(**params, **data)
+        opt.step(params, grads)
+
+    return median_seconds(step, 0.3)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run(quick: bool = False) -> dict:
+    batches = [1, 32, 256] if quick else [1, 32, 256, 4096]
+    vocabs = [20_000] if quick else [20_000, 400_000]
+    dtypes = [np.float32] if quick else [np.float32, np.float64]
+    budget = 0.05 if quick else 0.3
+    fn = compile(window_classifier_loss())
+    impls = implementations(fn)
+    results: dict = {"config": {"batches": batches, "vocabs": vocabs,
+                                "dtypes": [np.dtype(d).name for d in dtypes],
+                                "implementations": list(impls)}, "cells": []}
+    for dtype in dtypes:
+        for vocab in vocabs:
+            for batch in batches:
+                inputs = make_inputs(vocab, batch, dtype)
+                reference = fn.interpret(**{k: (v.astype(np.float64) if v.dtype.kind == "f"
+                                                else v) for k, v in inputs.items()})
+                cell = {"dtype": np.dtype(dtype).name, "V": vocab, "B": batch, "us": {},
+                        "error": {}, "peak_bytes": {}}
+                for name, impl in impls.items():
+                    call = lambda impl=impl: impl(**inputs)  # noqa: E731
+                    cell["error"][name] = check_against(reference, call(), dtype)
+                    cell["us"][name] = median_seconds(call, budget) * 1e6
+                    cell["peak_bytes"][name] = peak_memory_delta(call)
+                forward = median_seconds(lambda: fn.value(**inputs), budget) * 1e6
+                cell["forward_us"] = forward
+                results["cells"].append(cell)
+                print(f"  {cell['dtype']} V={vocab} B={batch}: gradcomp "
+                      f"{cell['us']['gradcomp']:.1f} us", file=sys.stderr, flush=True)
+    results["kernel_signatures"] = len(fn.kernel.signatures)
+    results["gemm_gflops"] = {np.dtype(d).name: gemm_ceiling(d) for d in dtypes}
+    results["train_step_us"] = {v: train_step_seconds(fn, v) * 1e6 for v in
+                                ([20_000] if quick else [20_000, 400_000])}
+    if not quick:
+        with tempfile.TemporaryDirectory() as cache:
+            results["first_call_s"] = {"cold": first_call_seconds(cache),
+                                       "warm": first_call_seconds(cache)}
+    return results
+
+
+def markdown(results: dict) -> str:
+    impls = results["config"]["implementations"]
+    lines = ["| dtype | V | B | " + " | ".join(f"{n} (us)" for n in impls)
+             + " | compiled vs interpreted | fwd (us) | (fwd+bwd)/fwd |",
+             "|---" * (len(impls) + 6) + "|"]
+    for cell in results["cells"]:
+        us = cell["us"]
+        ratio = us["interpreted"] / us["gradcomp"]
+        lines.append(
+            f"| {cell['dtype']} | {cell['V']:,} | {cell['B']} | "
+            + " | ".join(f"{us[n]:,.1f}" for n in impls)
+            + f" | {ratio:.1f}x | {cell['forward_us']:,.1f} | "
+            f"{us['gradcomp'] / cell['forward_us']:.2f} |"
+        )
+    lines.append("")
+    for dtype, ceiling in results["gemm_gflops"].items():
+        big = [c for c in results["cells"] if c["dtype"] == dtype and c["B"] == 4096]
+        for cell in big:
+            flops = workload_flops(4096)
+            floor_us = flops / ceiling / 1e3
+            achieved = flops / cell["us"]["gradcomp"] / 1e3
+            lines.append(f"- {dtype} B=4096 V={cell['V']:,}: gradcomp {achieved:.1f} GFLOP/s; "
+                         f"NumPy GEMM ceiling {ceiling:.1f} GFLOP/s, floor {floor_us:,.0f} us, "
+                         f"gradcomp at {cell['us']['gradcomp'] / floor_us:.2f}x the floor")
+    steps = results["train_step_us"]
+    lines.append("- training step (kernel + Adam, B=32, float32): "
+                 + ", ".join(f"V={int(v):,}: {t:,.1f} us" for v, t in steps.items())
+                 + (f"; ratio {steps[400_000] / steps[20_000]:.2f}" if len(steps) > 1 else ""))
+    if "first_call_s" in results:
+        first = results["first_call_s"]
+        lines.append(f"- first call in a fresh process: empty cache {first['cold']:.2f} s, "
+                     f"warm cache {first['warm']:.2f} s (import + compile/load + call)")
+    lines.append(f"- kernels compiled for all B and V: {results['kernel_signatures']} "
+                 "(one per dtype)")
+    peaks = [c for c in results["cells"] if c["B"] == max(results["config"]["batches"])]
+    for cell in peaks:
+        mem = ", ".join(f"{n} {b / 2**20:.1f} MiB" for n, b in cell["peak_bytes"].items()
+                        if b is not None)
+        lines.append(f"- peak memory of one call, {cell['dtype']} V={cell['V']:,} "
+                     f"B={cell['B']}: {mem}")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    first = results["cells"][0]
+    for name in results["config"]["implementations"]:
+        cells = [c for c in results["cells"] if c["dtype"] == first["dtype"] and c["V"] == first["V"]]
+        ax.plot([c["B"] for c in cells], [c["us"][name] for c in cells], marker="o", label=name)
+    ax.set(xscale="log", yscale="log", xlabel="batch size B", ylabel="us per call (value + grads)",
+           title=f"window classifier, {first['dtype']}, V={first['V']:,}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(quick: bool = False, out_dir: str = "bench-results") -> int:
+    results = run(quick)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(results, indent=2, default=str))
+    print(markdown(results))
+    picture = plot(results, out / "bench.png")
+    print(f"\nJSON: {out / 'bench.json'}" + (f"; plot: {picture}" if picture else
+                                             "; no plot (pip install 'gradcomp[bench]')"))
+    return 0
