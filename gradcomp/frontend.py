@@ -111,7 +111,11 @@ def elementwise(fn: Callable | sympy.Lambda, *operands: Operand, label: str = "m
     operands = tuple(_as_float_node(x, label) for x in operands)
     nodes = [x for x in operands if isinstance(x, Node)]
     pattern = tuple(None if isinstance(x, Node) else x for x in operands)
-    return _map_node(_body(fn, pattern), nodes, label)
+    if getattr(fn, "__module__", None) == __name__ or isinstance(fn, (type, sympy.Lambda)):
+        body = _body(fn, pattern)  # gradcomp's own and SymPy's functions never change: cache
+    else:
+        body = _body.__wrapped__(fn, pattern)  # a user's callable may close over changing state
+    return _map_node(body, nodes, label)
 
 
 @functools.lru_cache(maxsize=8192)

@@ -176,9 +176,6 @@ class Node:
 
         return frontend.transpose(self)
 
-    def __bool__(self) -> bool:
-        return True
-
     def __iter__(self):
         raise TypeError("a gradcomp Node is symbolic and cannot be iterated; use take/slice")
 

@@ -26,24 +26,22 @@ def build(program):
     for binary, op, i, j in program:
         a, b = pool[i % len(pool)], pool[j % len(pool)]
         pool.append(BINARY[op % len(BINARY)](a, b) if binary else UNARY[op](a))
-    return gc.sum(pool[-1]) + 0.1 * gc.sum(pool[-2] * pool[-2])
+    loss = gc.sum(pool[-1]) + 0.1 * gc.sum(pool[-2] * pool[-2])
+    present = {n.name for n in gc.ir.inputs_of([loss])}
+    return loss, {k: v for k, v in INPUTS.items() if k in present}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps)
 def test_random_expressions_gradients(program):
-    loss = build(program)
-    present = {n.name for n in gc.ir.inputs_of([loss])}
-    inputs = {k: v for k, v in INPUTS.items() if k in present}
+    loss, inputs = build(program)
     assert gc.check_grad(loss, **inputs) < 1e-6
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps)
 def test_random_expressions_generated_source(program):
-    loss = build(program)
-    present = {n.name for n in gc.ir.inputs_of([loss])}
-    inputs = {k: v for k, v in INPUTS.items() if k in present}
+    loss, inputs = build(program)
     fn = gc.compile(loss, jit=False)
     value, grads = fn(**inputs)
     expected_value, expected = fn.interpret(**inputs)

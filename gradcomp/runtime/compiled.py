@@ -52,6 +52,8 @@ class _Kernel:
         self.spec = kernel
         self.jit = jit
         self._dispatcher = None
+        self._names = [p.name for p in kernel.params]
+        self._scalars = any(p.ndim == 0 for p in kernel.params)
 
     @property
     def dispatcher(self):
@@ -60,7 +62,11 @@ class _Kernel:
         return self._dispatcher
 
     def __call__(self, bound: Bound):
-        args = [_argument(bound.arrays[p.name], bound.dtype) for p in self.spec.params]
+        arrays = bound.arrays
+        if self._scalars:
+            args = [_argument(arrays[name], bound.dtype) for name in self._names]
+        else:
+            args = [arrays[name] for name in self._names]
         if not self.jit:  # the same source run by the Python interpreter (debugging, tests)
             return self.dispatcher.py_func(*args)
         try:
