@@ -96,7 +96,7 @@ def _torch_impl():
         scores = torch.tanh(x @ tW.T + tb) @ tU.T + tc
         loss = torch.nn.functional.cross_entropy(scores, torch.from_numpy(labels))
         loss.backward()
-        return float(loss), {k: t.grad.numpy() for k, t in zip(PARAMS, tensors)}
+        return loss.item(), {k: t.grad.numpy() for k, t in zip(PARAMS, tensors)}
 
     return call
 
@@ -158,11 +158,18 @@ def median_seconds(call, budget: float, min_calls: int = 5, max_calls: int = 500
 
 
 def peak_memory_delta(call) -> int | None:
-    """Bytes of resident memory a call added at its peak (Linux: VmHWM after clear_refs)."""
+    """Bytes of resident memory a call added at its peak (Linux: VmHWM after clear_refs).
+
+    Memory freed by earlier calls is first handed back to the OS (glibc ``malloc_trim``), so
+    the call's own allocations show up as new resident pages instead of reused ones.
+    """
     status = Path("/proc/self/status")
     try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
+    except (OSError, AttributeError):
         return None
 
     def read(field):
@@ -192,22 +199,30 @@ def workload_flops(batch: int) -> float:
 
 
 _FIRST_CALL = textwrap.dedent("""
-    import time, numpy as np
+    import time
     start = time.perf_counter()
+    import numpy as np
     import gradcomp as gc
-    from gradcomp.bench import make_inputs
-    from gradcomp.models import window_classifier_loss
+    from gradcomp.models import WindowConfig, init_params, window_classifier_loss
+    imported = time.perf_counter()
     fn = gc.compile(window_classifier_loss())
-    fn(**make_inputs(1000, 32, np.float32))
-    print(time.perf_counter() - start)
+    built = time.perf_counter()
+    rng = np.random.default_rng(0)
+    fn(**init_params(WindowConfig(), 1000, dtype=np.float32),
+       windows=rng.integers(0, 1000, (32, 5)), labels=rng.integers(0, 5, 32))
+    done = time.perf_counter()
+    print(imported - start, built - imported, done - built)
 """)
 
 
-def first_call_seconds(cache_dir: str) -> float:
+def first_call_seconds(cache_dir: str) -> dict:
+    """A fresh process: seconds to import, to build the graphs and source, to the first result."""
     env = dict(os.environ, GRADCOMP_CACHE_DIR=cache_dir)
     out = subprocess.run([sys.executable, "-c", _FIRST_CALL], env=env, check=True,
                          capture_output=True, text=True).stdout
-    return float(out.strip().splitlines()[-1])
+    imported, built, called = map(float, out.strip().splitlines()[-1].split())
+    return {"import": imported, "build": built, "first_call": called,
+            "total": imported + built + called}
 
 
 def train_step_seconds(fn, vocab: int, batch: int = 32) -> float:
@@ -293,10 +308,11 @@ def markdown(results: dict) -> str:
     lines.append("- training step (kernel + Adam, B=32, float32): "
                  + ", ".join(f"V={int(v):,}: {t:,.1f} us" for v, t in steps.items())
                  + (f"; ratio {steps[400_000] / steps[20_000]:.2f}" if len(steps) > 1 else ""))
-    if "first_call_s" in results:
-        first = results["first_call_s"]
-        lines.append(f"- first call in a fresh process: empty cache {first['cold']:.2f} s, "
-                     f"warm cache {first['warm']:.2f} s (import + compile/load + call)")
+    for state, first in results.get("first_call_s", {}).items():
+        lines.append(f"- fresh process, {state} cache: import {first['import']:.2f} s, "
+                     f"graph + gradients + source {first['build']:.2f} s, first call "
+                     f"(compile or cache load) {first['first_call']:.2f} s; total "
+                     f"{first['total']:.2f} s")
     lines.append(f"- kernels compiled for all B and V: {results['kernel_signatures']} "
                  "(one per dtype)")
     peaks = [c for c in results["cells"] if c["B"] == max(results["config"]["batches"])]

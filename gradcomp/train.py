@@ -13,7 +13,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
 from . import compile, compile_forward
 from .data import Sentence, TagSet, Vocabulary, encode
@@ -137,8 +136,7 @@ class WindowTagger:
         if not sentences:
             return []
         windows, _ = encode(sentences, self.vocab, None, self.spec.model.window)
-        params = {k: v for k, v in self.params.items()}
-        raw = self.score_fn(**params, windows=windows)
+        raw = self.score_fn(**self.params, windows=windows)
         if self.spec.entity is None:
             ids = np.argmax(raw, axis=1)
             flat = [self.spec.tags[i] for i in ids]
@@ -158,6 +156,8 @@ class WindowTagger:
 
     def evaluate(self, sentences: list[Sentence]) -> dict:
         """Token accuracy and entity-level precision/recall/F1 (seqeval, conlleval rules)."""
+        from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+
         predicted, gold = self.predict(sentences), self.gold(sentences)
         flat_p = [t for s in predicted for t in s]
         flat_g = [t for s in gold for t in s]

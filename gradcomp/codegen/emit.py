@@ -16,13 +16,15 @@ from dataclasses import dataclass
 import sympy
 
 from .. import __version__
+from ..sympy_bridge import arg_symbols
 from ..ir import FLOAT, Node, Op, describe, format_shape, node_ids
 from .naming import Namer
 from .printer import print_scalar
-from .schedule import ELEMENTWISE, Schedule, make_schedule
+from .schedule import Schedule, make_schedule
 
 HELPERS = ("gather_rows", "pick_columns", "row_slots", "scatter_rows", "tanh", "unpick_columns")
-_ADD = sympy.Lambda(sympy.symbols("a0:2", real=True), sum(sympy.symbols("a0:2", real=True)))
+_A0, _A1 = arg_symbols(2)
+_ADD = sympy.Lambda((_A0, _A1), _A0 + _A1)  # the front end's add, as rules accumulate adjoints
 
 
 @dataclass(frozen=True)
