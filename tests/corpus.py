@@ -80,6 +80,14 @@ def take_rows():
                   "index": np.array([[0, 1], [1, 5], [5, 5], [2, 0]])}
 
 
+def scalar_index():
+    table, y = gc.tensor("table", (4, 3)), gc.tensor("y", (3,))
+    i = gc.scalar("i", "int64")
+    r = _rng(14)
+    loss = gc.sum(gc.take(table, i) * y) + gc.sum(y * y) * gc.sum(table * table)
+    return loss, {"table": r.standard_normal((4, 3)), "y": r.standard_normal(3), "i": 2}
+
+
 def reshape_transpose():
     X, Y = gc.tensor("X", (2, 3, 4)), gc.tensor("Y", (6, 4))
     r = _rng(9)
@@ -130,6 +138,6 @@ def window_classifier():
 
 CASES = {f.__name__: f for f in [
     lecture, broadcast_mix, outer_broadcast, repeated_input, matmul_2d, matvec_vecmat_dot,
-    reductions, softmax_family, take_rows, reshape_transpose, concat_slice, kinks_and_roots,
+    reductions, softmax_family, take_rows, scalar_index, reshape_transpose, concat_slice, kinks_and_roots,
     named_dims, powers_and_trig, window_classifier,
 ]}

@@ -328,6 +328,8 @@ class _Writer:
 
     def _flat_index(self, node: Node) -> str:
         var = self.var(node)
+        if node.ndim == 0:
+            return f"np.array([{var}])"
         return var if node.ndim == 1 else f"{var}.ravel()"
 
     def _emit_take(self, node: Node, name: str) -> None:
