@@ -405,7 +405,7 @@ class _Writer:
             "",
             f"# gradient of {self.var(table)} as rows (scatter_add of {ids}): the looked-up rows,",
             "# each with the sum of its lookups' adjoints; nothing of size V is touched",
-            f"{slot}, {index} = row_slots({joined}, {self.dim(table.shape[0])})",
+            f"{slot}, {index} = row_slots({joined})",
             f"{rows} = np.zeros(({index}.shape[0], {width}), dt)",
         ]
         start = "0"

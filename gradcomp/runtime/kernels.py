@@ -83,27 +83,34 @@ def scatter_rows(out, slot, values):
 
 
 @numba.njit(**_JIT)
-def row_slots(index, rows):
+def row_slots(index):
     """The distinct rows of ``index`` (in order of first lookup) and each lookup's slot.
 
-    O(len(index)): a scratch array of ``rows`` entries is allocated but only the looked-up
-    entries are ever written or read, so its pages are never touched otherwise.
+    An open-addressing hash table of about twice the number of lookups maps rows to slots,
+    so the cost is O(len(index)) whatever the vocabulary size: nothing of size V is allocated.
     """
-    first = np.empty(rows, np.int64)
-    for k in range(index.shape[0]):
-        first[index[k]] = -1
-    slot = np.empty(index.shape[0], np.int64)
+    n = index.shape[0]
+    size = 1
+    while size < 2 * n:
+        size *= 2
+    mask = size - 1
+    keys = np.full(size, -1, np.int64)
+    values = np.empty(size, np.int64)
+    slot = np.empty(n, np.int64)
+    distinct = np.empty(n, np.int64)
     count = 0
-    for k in range(index.shape[0]):
+    for k in range(n):
         row = index[k]
-        if first[row] < 0:
-            first[row] = count
+        h = (row * 2654435761) & mask  # Knuth's multiplicative hash
+        while keys[h] != row and keys[h] != -1:
+            h = (h + 1) & mask
+        if keys[h] == -1:
+            keys[h] = row
+            values[h] = count
+            distinct[count] = row
             count += 1
-        slot[k] = first[row]
-    distinct = np.empty(count, np.int64)
-    for k in range(index.shape[0]):
-        distinct[slot[k]] = index[k]
-    return slot, distinct
+        slot[k] = values[h]
+    return slot, distinct[:count]
 
 
 @numba.njit(**_JIT)
