@@ -126,7 +126,8 @@ class CompiledGradient:
         self._kernel = _Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse), jit)
         self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit)
         by_name = {w.name: w for w in self.wrt}
-        self._outputs = [(kind, by_name[name]) for kind, name in self._kernel.spec.results[1:]]
+        self._outputs = [(name, kind == "rows", by_name[name])
+                         for kind, name in self._kernel.spec.results[1:]]
         self._interpreted: Interpreted | None = None
 
     # ------------------------------------------------------------ calls
@@ -136,15 +137,16 @@ class CompiledGradient:
         bound = self.signature.bind(inputs)
         results = self._kernel(bound)
         grads, k = {}, 1
-        for kind, node in self._outputs:
-            if kind == "rows":
+        for name, rows, node in self._outputs:
+            if rows:
                 values = results[k + 1]
                 if node.ndim != 2:
                     values = values.reshape((-1,) + self._rest_shape(node, bound))
-                grads[node.name] = RowGradient(results[k], values, self._rows_of(node, bound))
+                grads[name] = RowGradient(results[k], values, self._rows_of(node, bound))
                 k += 2
             else:
-                grads[node.name] = as_result(results[k], node)
+                value = results[k]
+                grads[name] = float(value) if node.ndim == 0 else value
                 k += 1
         return float(results[0]), grads
 

@@ -61,7 +61,7 @@ class Signature:
         self.index_checks = list(checks.values())
         self.names = [n.name for n in self.inputs]
         # Per input, what bind() checks: precomputed so a call does no graph lookups.
-        self._plans = [(n.name, n.dtype == INT, n.ndim, n) for n in self.inputs]
+        self._plans = [(n.name, n.dtype == INT, n.ndim, n.shape, n) for n in self.inputs]
         self._float_names = [n.name for n in self.inputs if n.dtype == FLOAT]
 
     def describe(self) -> list[str]:
@@ -77,14 +77,21 @@ class Signature:
         dtype = _call_dtype(given, self._float_names)
         arrays: dict[str, np.ndarray] = {}
         dims: dict[str, int] = {}
-        for name, is_int, ndim, node in self._plans:
+        for name, is_int, ndim, want_shape, node in self._plans:
             value = given[name]
             target = np.int64 if is_int else dtype
             # Fast path: already the right kind of array, nothing to convert or copy.
             if not (type(value) is np.ndarray and value.dtype.type is target
                     and value.ndim == ndim and value.flags.c_contiguous):
                 value = _convert(node, value, dtype)
-            _bind_dims(node, value.shape, dims)
+            shape = value.shape
+            for axis in range(ndim):
+                want = want_shape[axis]
+                if want.__class__ is int:
+                    if want != shape[axis]:
+                        _bind_dims(node, shape, dims)  # raises with the full message
+                elif dims.setdefault(want, shape[axis]) != shape[axis] or shape[axis] == 0:
+                    _bind_dims(node, shape, dims)
             arrays[name] = value
         ranges: dict[str, tuple[int, int]] = {}
         for check in self.index_checks:
