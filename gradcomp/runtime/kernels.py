@@ -17,29 +17,37 @@ from numba.extending import overload
 # exception; the check it removes is what keeps LLVM from vectorising loops that divide.
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
-# Rational approximation of tanh on [-7.9, 7.9] (the form Eigen uses for float32): a few ulp
-# in float32, and plain arithmetic, so LLVM vectorises the loop that calls it. libm's scalar
-# tanhf costs about 17 ns an element; this is the largest cost of the window classifier.
-_TANH_CLAMP = 7.90531110763549805
-_TANH_P = (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
-           5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
-           4.89352455891786e-03)
-_TANH_Q = (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
-           4.89352518554385e-03)
+# tanh is the largest elementwise cost of the window classifier, and libm's scalar tanh
+# (about 15 ns an element) keeps LLVM from vectorising the loop that calls it. Both versions
+# below are plain arithmetic and selects, so the loops vectorise.
+#
+# float32: the rational approximation on [-7.9, 7.9] that Eigen uses; a few ulp.
+_TANH32_CLAMP = 7.90531110763549805
+_TANH32_P = (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
+             5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
+             4.89352455891786e-03)
+_TANH32_Q = (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
+             4.89352518554385e-03)
+
+# float64: tanh(a) = -expm1(-2a) / (2 + expm1(-2a)), with expm1 by Cody-Waite reduction
+# (fdlibm's split of ln 2), a degree-14 Taylor polynomial and an exact power of two built
+# from selects; within 3 ulp of NumPy's tanh (checked in tests/test_kernels.py).
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e+00
+_INV_FACTORIALS = tuple(1.0 / math.factorial(n) for n in range(2, 15))
+_POW2_BITS = tuple(2.0 ** -(1 << b) for b in range(7))  # 2^-1, 2^-2, 2^-4, ..., 2^-64
 
 
 def tanh(x):
-    """tanh for generated kernels: exact (math.tanh) in float64, vectorisable in float32."""
+    """tanh for generated kernels (vectorisable inside Numba; math.tanh in plain Python)."""
     return math.tanh(x)
 
 
-@overload(tanh, jit_options=_JIT)
-def _tanh_overload(x):
-    if not (isinstance(x, types.Float) and x.bitwidth == 32):
-        return lambda x: math.tanh(x)
-    clamp = np.float32(_TANH_CLAMP)
-    p6, p5, p4, p3, p2, p1, p0 = (np.float32(c) for c in _TANH_P)
-    q3, q2, q1, q0 = (np.float32(c) for c in _TANH_Q)
+def _tanh_float32_impl():
+    clamp = np.float32(_TANH32_CLAMP)
+    p6, p5, p4, p3, p2, p1, p0 = (np.float32(c) for c in _TANH32_P)
+    q3, q2, q1, q0 = (np.float32(c) for c in _TANH32_Q)
 
     def tanh_float32(x):
         x = min(max(x, -clamp), clamp)
@@ -49,6 +57,39 @@ def _tanh_overload(x):
         return p / q
 
     return tanh_float32
+
+
+def _tanh_float64_impl():
+    c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14 = _INV_FACTORIALS
+    b0, b1, b2, b3, b4, b5, b6 = _POW2_BITS
+
+    def tanh_float64(x):
+        a = abs(x)
+        a = a if a < 22.0 else 22.0  # tanh(22) rounds to 1
+        a = a if a == a else 0.0  # NaN: computed on 0, returned as NaN below
+        y = -2.0 * a
+        k = math.floor(y * _INV_LN2 + 0.5)
+        r = (y - k * _LN2_HI) - k * _LN2_LO
+        p = r * (1.0 + r * (c2 + r * (c3 + r * (c4 + r * (c5 + r * (c6 + r * (c7 + r * (
+            c8 + r * (c9 + r * (c10 + r * (c11 + r * (c12 + r * (c13 + r * c14)))))))))))))
+        m = int(-k)  # 0 .. 64
+        scale = ((b0 if m & 1 else 1.0) * (b1 if m & 2 else 1.0) * (b2 if m & 4 else 1.0)
+                 * (b3 if m & 8 else 1.0) * (b4 if m & 16 else 1.0)
+                 * (b5 if m & 32 else 1.0) * (b6 if m & 64 else 1.0))
+        expm1 = scale * p + (scale - 1.0)
+        t = math.copysign(-expm1 / (2.0 + expm1), x)
+        return t if x == x else x
+
+    return tanh_float64
+
+
+@overload(tanh, jit_options=_JIT)
+def _tanh_overload(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return _tanh_float32_impl()
+    if isinstance(x, types.Float) and x.bitwidth == 64:
+        return _tanh_float64_impl()
+    return lambda x: math.tanh(x)
 
 
 @numba.njit(**_JIT)

@@ -1,0 +1,55 @@
+"""The Numba helpers generated kernels call: vectorisable tanh, row slots, index ranges."""
+
+import numba
+import numpy as np
+import pytest
+
+from gradcomp.runtime.kernels import index_range, row_slots, tanh
+
+pytestmark = pytest.mark.jit
+
+
+@numba.njit
+def _tanh_all(x):
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = tanh(x[i])
+    return out
+
+
+def _grid():
+    rng = np.random.default_rng(0)
+    tiny = np.geomspace(1e-300, 1.0, 20001)
+    return np.concatenate([np.linspace(-30, 30, 600001), tiny, -tiny,
+                           rng.standard_normal(200000)])
+
+
+def test_float64_tanh_within_3_ulp_of_numpy():
+    x = _grid()
+    got, want = _tanh_all(x), np.tanh(x)
+    rel = np.abs(got - want) / np.maximum(np.abs(want), np.finfo(np.float64).tiny)
+    assert rel.max() < 3 * np.finfo(np.float64).eps
+    special = _tanh_all(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 40.0]))
+    assert np.isnan(special[0]) and list(special[1:]) == [1.0, -1.0, 0.0, -0.0, 1.0]
+    assert np.signbit(special[4]) and not np.signbit(special[3])
+
+
+def test_float32_tanh_within_a_few_ulp():
+    x = _grid().astype(np.float32)
+    got, want = _tanh_all(x), np.tanh(x.astype(np.float64))
+    rel = np.abs(got.astype(np.float64) - want) / np.maximum(np.abs(want), 1e-30)
+    assert got.dtype == np.float32 and rel.max() < 8 * np.finfo(np.float32).eps
+
+
+def test_row_slots_map_each_lookup_to_its_distinct_row():
+    rng = np.random.default_rng(1)
+    for n, rows in [(1, 5), (7, 3), (5000, 400_000), (20_000, 50)]:
+        index = rng.integers(0, rows, n)
+        slot, distinct = row_slots(index)
+        np.testing.assert_array_equal(distinct[slot], index)
+        assert len(distinct) == len(np.unique(index)) == len(set(distinct.tolist()))
+
+
+def test_index_range():
+    assert index_range(np.array([3, -2, 9, 0])) == (-2, 9)
+    assert index_range(np.array([4])) == (4, 4)
