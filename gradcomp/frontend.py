@@ -395,6 +395,7 @@ def take(table: Node, index: Node) -> Node:
 
     The result has shape ``index.shape + table.shape[1:]``; its adjoint is ``scatter_add``.
     """
+    table, index = _node(table, "take"), _node(index, "take")
     if table.dtype != FLOAT or table.ndim < 1:
         raise ShapeError(f"take: the table must be a float array of rank >= 1, got {table!r}")
     if index.dtype != INT:
@@ -404,6 +405,7 @@ def take(table: Node, index: Node) -> Node:
 
 def scatter_add(values: Node, index: Node, rows: Dim) -> Node:
     """A zero table of ``rows`` rows with ``values[i]`` added at row ``index[i]``."""
+    values, index = _node(values, "scatter_add"), _node(index, "scatter_add")
     if index.dtype != INT:
         raise IRError(f"scatter_add: the index must be an int64 array, got {index!r}")
     if values.shape[: index.ndim] != index.shape:
@@ -417,6 +419,7 @@ def scatter_add(values: Node, index: Node, rows: Dim) -> Node:
 
 def pick(x: Node, labels: Node) -> Node:
     """``x[i, labels[i]]`` for a 2-D ``x`` and 1-D int ``labels`` (the label's score)."""
+    x, labels = _node(x, "pick"), _node(labels, "pick")
     if x.ndim != 2 or x.dtype != FLOAT:
         raise ShapeError(f"pick: x must be a 2-D float array, got {x!r}")
     if labels.dtype != INT or labels.shape != x.shape[:1]:
@@ -428,6 +431,7 @@ def pick(x: Node, labels: Node) -> Node:
 
 def unpick(g: Node, labels: Node, classes: Dim) -> Node:
     """Zeros of shape (N, classes) with ``g[i]`` at ``[i, labels[i]]``: the adjoint of pick."""
+    g, labels = _node(g, "unpick"), _node(labels, "unpick")
     if g.ndim != 1 or labels.shape != g.shape or labels.dtype != INT:
         raise ShapeError(f"unpick: g and labels must be 1-D of one shape, got {g!r}, {labels!r}")
     return Node.make(Op.UNPICK, (g, labels), g.shape + (classes,), FLOAT)
@@ -457,6 +461,7 @@ def concat(xs: Sequence[Node], axis: int = 0) -> Node:
 
 def slice_axis(x: Node, axis: int, start: int, stop: int) -> Node:
     """``x[..., start:stop, ...]`` on one axis with an int dim."""
+    x = _node(x, "slice_axis")
     axis = _axes(x, axis, "slice_axis")[0]
     dim = x.shape[axis]
     if not isinstance(dim, int) or not 0 <= start < stop <= dim:
@@ -497,6 +502,7 @@ def cross_entropy(logits: Node, labels: Node, reduction: str = "mean") -> Node:
 
     Computed as logsumexp(z) - z[label], which is stable for logits of any size.
     """
+    logits, labels = _node(logits, "cross_entropy"), _node(labels, "cross_entropy")
     if logits.ndim == 1 and labels.ndim == 0:
         logits, labels = reshape(logits, (1,) + logits.shape), reshape(labels, (1,))
     per_example = sub(logsumexp(logits, -1), pick(logits, labels))

@@ -92,3 +92,15 @@ def test_every_error_is_a_gradcomp_error():
     for error in (gc.ShapeError, gc.IRError, gc.InputError, gc.IndexRangeError,
                   gc.NotDifferentiableError, gc.UnsupportedError, gc.CompileError):
         assert issubclass(error, gc.GradcompError)
+
+
+def test_builders_refuse_non_nodes_by_name():
+    table = gc.tensor("table", (4, 2))
+    with pytest.raises(gc.IRError, match="take: expected a gradcomp node, got str"):
+        gc.take(table, "rows")
+    with pytest.raises(gc.IRError, match="take: the index must be an int64 array"):
+        gc.take(table, 3)
+    with pytest.raises(gc.IRError, match="cross_entropy: expected a gradcomp node"):
+        gc.cross_entropy(table, None)
+    with pytest.raises(gc.NotDifferentiableError, match="got NoneType"):
+        gc.compile(None)

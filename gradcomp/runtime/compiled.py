@@ -242,8 +242,14 @@ def compile(  # noqa: A001 - gc.compile, like jax.jit
     ``jit=False`` runs the generated source as plain Python (no Numba compile).
     """
     if not isinstance(loss, Node):
+        import sympy
+
         from ..sympy_bridge import from_sympy
 
+        if not isinstance(loss, sympy.Basic):
+            raise NotDifferentiableError(
+                f"gc.compile takes a gradcomp or SymPy expression, got {type(loss).__name__}"
+            )
         loss = from_sympy(loss)
     return CompiledGradient(loss, wrt, rows=rows, fuse=fuse, jit=jit)
 
