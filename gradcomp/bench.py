@@ -192,6 +192,22 @@ def gemm_ceiling(dtype, batch: int = 4096) -> float:
     return 2 * batch * x.shape[1] * CFG.hidden / seconds / 1e9
 
 
+def six_gemms_seconds(dtype, batch: int = 4096) -> float:
+    """NumPy time of the workload's six GEMMs at their own shapes and layouts, nothing else."""
+    rng = np.random.default_rng(0)
+    width = CFG.width * CFG.dim
+    x = rng.standard_normal((batch, width)).astype(dtype)
+    W = rng.standard_normal((CFG.hidden, width)).astype(dtype)
+    U = rng.standard_normal((CFG.classes, CFG.hidden)).astype(dtype)
+    h = rng.standard_normal((batch, CFG.hidden)).astype(dtype)
+    ds = rng.standard_normal((batch, CFG.classes)).astype(dtype)
+
+    def gemms():
+        return (x @ W.T, h @ U.T, ds @ U, ds.T @ h, h @ W, h.T @ x)
+
+    return median_seconds(gemms, 0.5)
+
+
 def workload_flops(batch: int) -> float:
     """Multiply-adds of the six GEMMs (three forward/backward pairs), times two."""
     inner = CFG.width * CFG.dim
@@ -285,6 +301,8 @@ def run(quick: bool = False) -> dict:
             for vocab in vocabs:  # the V sizes of one B back to back, for their ratio
                 results["cells"].append(_cell(fn, impls, dtype, vocab, batch, budget))
     results["kernel_signatures"] = len(fn.kernel.signatures)
+    if 4096 in batches:
+        results["six_gemms_us"] = {np.dtype(d).name: six_gemms_seconds(d) * 1e6 for d in dtypes}
     # The ceiling: the best of a measurement before the cells and one after them.
     results["gemm_gflops"] = {name: max(gemm_ceiling(np.dtype(name).type), before)
                               for name, before in ceiling_before.items()}
@@ -324,9 +342,12 @@ def markdown(results: dict) -> str:
             flops = workload_flops(4096)
             floor_us = flops / ceiling / 1e3
             achieved = flops / cell["us"]["gradcomp"] / 1e3
+            gemms = results["six_gemms_us"][dtype]
             lines.append(f"- {dtype} B=4096 V={cell['V']:,}: gradcomp {achieved:.1f} GFLOP/s; "
                          f"NumPy GEMM ceiling {ceiling:.1f} GFLOP/s, floor {floor_us:,.0f} us, "
-                         f"gradcomp at {cell['us']['gradcomp'] / floor_us:.2f}x the floor")
+                         f"gradcomp at {cell['us']['gradcomp'] / floor_us:.2f}x the floor; the "
+                         f"six GEMMs alone in NumPy take {gemms:,.0f} us "
+                         f"(gradcomp at {cell['us']['gradcomp'] / gemms:.2f}x)")
     steps = results["train_step_us"]
     lines.append("- training step (kernel + Adam, B=32, float32): "
                  + ", ".join(f"V={int(v):,}: {t:,.1f} us" for v, t in steps.items())
