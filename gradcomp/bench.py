@@ -25,6 +25,7 @@ import numpy as np
 from . import compile
 from .models import WindowConfig, init_params, window_classifier_loss
 from .runtime.compiled import RowGradient
+from .testing import as_dense
 from .train import Adam
 
 CFG = WindowConfig(window=2, dim=50, hidden=100, classes=5)
@@ -126,16 +127,13 @@ def make_inputs(vocab: int, batch: int, dtype, seed: int = 0) -> dict:
     return inputs
 
 
-def _dense(g):
-    return g.to_dense() if isinstance(g, RowGradient) else np.asarray(g, dtype=np.float64)
-
-
 def check_against(reference, got, dtype) -> float:
     """Largest error of ``got`` relative to each reference gradient's largest entry."""
     tolerance = 1e-9 if dtype == np.float64 else 2e-3
     worst = 0.0
     for name in PARAMS:
-        want, have = _dense(reference[1][name]), _dense(got[1][name])
+        want = as_dense(reference[1][name]).astype(np.float64)
+        have = as_dense(got[1][name]).astype(np.float64)
         scale = max(float(np.abs(want).max()), 1e-12)
         worst = max(worst, float(np.abs(have - want).max()) / scale)
     if worst > tolerance or abs(got[0] - reference[0]) > tolerance * max(1, abs(reference[0])):

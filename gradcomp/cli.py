@@ -102,8 +102,9 @@ def cmd_demo(args) -> int:
 
 
 def _relative(a, b) -> float:
-    a = a.to_dense() if hasattr(a, "to_dense") else np.asarray(a)
-    b = b.to_dense() if hasattr(b, "to_dense") else np.asarray(b)
+    from .testing import as_dense
+
+    a, b = as_dense(a), as_dense(b)
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
 
 

@@ -143,9 +143,7 @@ def _check_supported(item) -> None:
 
 
 def _children(item) -> tuple:
-    if isinstance(item, (sympy.Symbol, sympy.MatrixSymbol, sympy.Number)):
-        return ()
-    if isinstance(item, (sympy.NumberSymbol,)):
+    if isinstance(item, (sympy.Symbol, sympy.MatrixSymbol, sympy.Number, sympy.NumberSymbol)):
         return ()
     return tuple(item.args)
 

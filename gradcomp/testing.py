@@ -34,7 +34,7 @@ def finite_difference_errors(
     for node in float_inputs:
         name = node.name
         x = np.array(base[name], dtype=np.float64)
-        analytic = np.asarray(_dense(grads[name]), dtype=np.float64).reshape(x.shape)
+        analytic = np.asarray(as_dense(grads[name]), dtype=np.float64).reshape(x.shape)
 
         def shifted(delta):
             return value(**{**base, name: x + delta})
@@ -66,8 +66,9 @@ def to_float64(inputs: dict) -> dict:
     }
 
 
-def _dense(g):
-    return g.to_dense() if hasattr(g, "to_dense") else g
+def as_dense(g) -> np.ndarray:
+    """A gradient as a full array (a RowGradient is expanded to its table's shape)."""
+    return g.to_dense() if hasattr(g, "to_dense") else np.asarray(g)
 
 
 def check_grad(loss: Node, wrt=None, eps: float = 1e-6, **inputs) -> float:
