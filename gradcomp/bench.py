@@ -287,7 +287,7 @@ def run(quick: bool = False) -> dict:
     batches = [1, 32, 256] if quick else [1, 32, 256, 4096]
     vocabs = [20_000] if quick else [20_000, 400_000]
     dtypes = [np.float32] if quick else [np.float32, np.float64]
-    budget = 0.05 if quick else 0.3
+    budget, rounds = (0.05, 3) if quick else (0.5, 5)
     fn = compile(window_classifier_loss())
     impls = implementations(fn)
     ceiling_before = {np.dtype(d).name: gemm_ceiling(d) for d in dtypes}
@@ -297,7 +297,7 @@ def run(quick: bool = False) -> dict:
     for dtype in dtypes:
         for batch in batches:
             for vocab in vocabs:  # the V sizes of one B back to back, for their ratio
-                results["cells"].append(_cell(fn, impls, dtype, vocab, batch, budget))
+                results["cells"].append(_cell(fn, impls, dtype, vocab, batch, budget, rounds))
     results["kernel_signatures"] = len(fn.kernel.signatures)
     if 4096 in batches:
         results["six_gemms_us"] = {np.dtype(d).name: six_gemms_seconds(d) * 1e6 for d in dtypes}
