@@ -47,17 +47,30 @@ def _choose_fusion(schedule: Schedule, roots: set[int]) -> None:
     depth: dict[int, int] = {}
     for node in schedule.order:
         node_users = schedule.users[id(node)]
-        if id(node) in roots or len(node_users) != 1:
+        if id(node) in roots or not node_users:
+            continue
+        if node.op is Op.BROADCAST and all(_loop_shape(u, node) == node.shape for u in node_users):
+            # A broadcast only re-indexes its argument: read through it in every user's loop.
+            schedule.fused.add(id(node))
+            depth[id(node)] = depth.get(id(node.args[0]), 0)
+            continue
+        if len(node_users) != 1:
             continue
         user = node_users[0]
         if node.op in ELEMENTWISE and node.ndim > 0:
-            loop_shape = user.shape if user.op in ELEMENTWISE else None
-            if user.op in (Op.SUM, Op.MAX):
-                loop_shape = node.shape
-            if loop_shape == node.shape:
+            if _loop_shape(user, node) == node.shape:
                 own = 1 + max((depth.get(id(a), 0) for a in node.args), default=0)
                 if own <= MAX_FUSED_DEPTH:
                     schedule.fused.add(id(node))
                     depth[id(node)] = own
         elif node.op is Op.TRANSPOSE and node.ndim == 2 and user.op is Op.MATMUL:
             schedule.folded.add(id(node))
+
+
+def _loop_shape(user: Node, arg: Node):
+    """The shape of the loop in which ``user`` reads ``arg``, if it is a fusing user."""
+    if user.op in ELEMENTWISE:
+        return user.shape
+    if user.op in (Op.SUM, Op.MAX):
+        return arg.shape
+    return None
