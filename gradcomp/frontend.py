@@ -331,7 +331,8 @@ def amax(x: Node, axis=None) -> Node:
     return Node.make(Op.MAX, (x,), shape, x.dtype, axes=axes)
 
 
-def _keepdims(reduced: Node, x: Node, axes: tuple[int, ...]) -> Node:
+def keepdims(reduced: Node, x: Node, axes: tuple[int, ...]) -> Node:
+    """``reduced`` (x reduced over ``axes``) reshaped with those axes kept as size 1."""
     return reshape(reduced, tuple(1 if i in axes else d for i, d in enumerate(x.shape)))
 
 
@@ -483,14 +484,14 @@ def logsumexp(x: Node, axis=-1) -> Node:
     x = _node(x, "logsumexp")
     axes = _axes(x, axis, "logsumexp")
     shift = stop_gradient(amax(x, axes))
-    shifted = sub(x, _keepdims(shift, x, axes))
+    shifted = sub(x, keepdims(shift, x, axes))
     return add(shift, log(sum(exp(shifted), axes)))
 
 
 def log_softmax(x: Node, axis=-1) -> Node:
     x = _node(x, "log_softmax")
     axes = _axes(x, axis, "log_softmax")
-    return sub(x, _keepdims(logsumexp(x, axes), x, axes))
+    return sub(x, keepdims(logsumexp(x, axes), x, axes))
 
 
 def softmax(x: Node, axis=-1) -> Node:

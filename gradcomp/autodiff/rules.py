@@ -43,10 +43,6 @@ def unbroadcast(g: Node, shape: tuple) -> Node:
     return F.reshape(F.sum(g, tuple(axes)), shape)
 
 
-def _keepdims(g: Node, x: Node, axes: tuple[int, ...]) -> Node:
-    return F.reshape(g, tuple(1 if i in axes else d for i, d in enumerate(x.shape)))
-
-
 @functools.lru_cache(maxsize=8192)
 def _local_body(fn: sympy.Lambda, index: int) -> sympy.Expr | None:
     """upstream × d fn / d arg[index] over (args..., out, g) renamed a0, a1, ...; None if 0."""
@@ -97,7 +93,7 @@ def _matmul(node, g):
 @vjp(Op.SUM)
 def _sum(node, g):
     x = node.args[0]
-    return (F.broadcast_to(_keepdims(g, x, node.attr("axes")), x.shape),)
+    return (F.broadcast_to(F.keepdims(g, x, node.attr("axes")), x.shape),)
 
 
 def _argmax_mask(a, m):
@@ -109,10 +105,10 @@ def _max(node, g):
     """max routes the upstream gradient to the winner (shared equally between ties)."""
     x = node.args[0]
     axes = node.attr("axes")
-    mask = F.elementwise(_argmax_mask, x, _keepdims(node, x, axes), label="is_max")
+    mask = F.elementwise(_argmax_mask, x, F.keepdims(node, x, axes), label="is_max")
     count = F.sum(mask, axes)
     share = F.div(g, count)
-    return (F.mul(mask, _keepdims(share, x, axes)),)
+    return (F.mul(mask, F.keepdims(share, x, axes)),)
 
 
 @vjp(Op.TAKE)

@@ -66,14 +66,14 @@ def emit_kernel(
         else:
             outputs.append(g)
     schedule = make_schedule(loss, outputs, fuse)
-    writer = _Writer(schedule, loss)
+    writer = _Writer(schedule)
     for node, wanted in [(loss, "loss")] + [(g, f"d_{w.name}") for w, g in zip(wrt, grads)]:
         backward_or_loss = node is loss or not schedule.is_forward(node)
         if node.op not in (Op.INPUT, Op.CONST, Op.SIZE) and id(node) in writer.ids \
                 and backward_or_loss:
             writer.name(node, wanted)
     body = writer.body()
-    returns = [writer.access_scalar_or_array(loss)]
+    returns = [writer.var(loss)]
     results = [("value", "")]
     for w, g in zip(wrt, grads):
         if w.name in row_terms:
@@ -119,9 +119,8 @@ def _module(writer, function, params, body, returns, loss, grads) -> str:
 class _Writer:
     """Emits the statements of one kernel body, node by node."""
 
-    def __init__(self, schedule: Schedule, loss: Node):
+    def __init__(self, schedule: Schedule):
         self.schedule = schedule
-        self.loss = loss
         self.ids = node_ids(schedule.order)
         self.namer = Namer()
         self.names: dict[int, str] = {}
@@ -155,10 +154,7 @@ class _Writer:
         if node.op is Op.SIZE:
             return f"float({' * '.join(self.dims[d] for d in node.attr('dims'))})"
         if id(node) in self.schedule.fused:
-            if node.op is Op.BROADCAST:
-                return self.access(node.args[0], loop_vars, loop_shape)
-            args = [self.access(a, loop_vars, loop_shape) for a in node.args]
-            return print_scalar(node.attr("fn").expr, args)
+            return self._value_expr(node, loop_vars, loop_shape)
         name = self.names[id(node)]
         if node.ndim == 0:
             return name
@@ -169,10 +165,9 @@ class _Writer:
         ]
         return f"{name}[{', '.join(index)}]"
 
-    def access_scalar_or_array(self, node: Node) -> str:
+    def var(self, node: Node) -> str:
+        """How a whole-array statement (np.dot, a helper, a return) names ``node``."""
         return self.access(node, [], ()) if node.ndim == 0 else self.names[id(node)]
-
-    var = access_scalar_or_array  # how array ops (np.dot, helpers) name an argument
 
     def materialized(self, node: Node, wanted: str) -> str:
         """A variable holding ``node`` as an array (constants of a gradient are filled here)."""
@@ -379,7 +374,7 @@ class _Writer:
         self.lines.append(f"{name} = np.concatenate(({parts},), {node.attr('axis')})")
 
     def _emit_stop_gradient(self, node: Node, name: str) -> None:
-        self.lines.append(f"{name} = {self.access_scalar_or_array(node.args[0])}")
+        self.lines.append(f"{name} = {self.var(node.args[0])}")
 
     def _emit_slice(self, node: Node, name: str) -> None:
         index = [":"] * node.ndim
@@ -409,7 +404,7 @@ class _Writer:
             f"{rows} = np.zeros(({index}.shape[0], {width}), dt)",
         ]
         start = "0"
-        for term, lookup in zip(terms, lookups):
+        for term in terms:
             values, term_index = term.args
             n = self.count(term_index.shape)
             part = slot if len(terms) == 1 else f"{slot}[{start}:{start} + {n}]"

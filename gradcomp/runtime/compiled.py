@@ -17,9 +17,10 @@ from ..codegen import KernelSource, emit_kernel
 from ..codegen.emit import scatter_terms
 from ..errors import CompileError, NotDifferentiableError
 from ..ir import Node, Op
+from ..ops import concrete_shape
 from ..testing import finite_difference_errors, to_float64
 from .compile import load_module, write_source
-from .interp import Interpreted, as_result
+from .interp import Interpreted, as_result, evaluate
 from .signature import Bound, Signature
 
 
@@ -140,9 +141,10 @@ class CompiledGradient:
         for name, rows, node in self._outputs:
             if rows:
                 values = results[k + 1]
+                shape = concrete_shape(node.shape, bound.dims)
                 if node.ndim != 2:
-                    values = values.reshape((-1,) + self._rest_shape(node, bound))
-                grads[name] = RowGradient(results[k], values, self._rows_of(node, bound))
+                    values = values.reshape((-1,) + shape[1:])
+                grads[name] = RowGradient(results[k], values, shape[0])
                 k += 2
             else:
                 value = results[k]
@@ -163,7 +165,8 @@ class CompiledGradient:
         for name in self.rows:
             node = next(w for w in self.wrt if w.name == name)
             looked_up = self._lookups(node, bound)
-            dense[name] = RowGradient(looked_up, dense[name][looked_up], self._rows_of(node, bound))
+            rows = concrete_shape(node.shape, bound.dims)[0]
+            dense[name] = RowGradient(looked_up, dense[name][looked_up], rows)
         return value, dense
 
     def check(self, eps: float = 1e-6, **inputs) -> float:
@@ -213,19 +216,9 @@ class CompiledGradient:
         indices = [_int_value(t.args[1], bound) for t in terms]
         return np.unique(np.concatenate([i.ravel() for i in indices]))
 
-    @staticmethod
-    def _rows_of(table: Node, bound: Bound) -> int:
-        d = table.shape[0]
-        return bound.dims[d] if isinstance(d, str) else d
-
-    @staticmethod
-    def _rest_shape(table: Node, bound: Bound) -> tuple[int, ...]:
-        return tuple(bound.dims[d] if isinstance(d, str) else d for d in table.shape[1:])
 
 
 def _int_value(node: Node, bound: Bound) -> np.ndarray:
-    from .interp import evaluate
-
     if node.op is Op.INPUT:
         return bound.arrays[node.name]
     return np.asarray(evaluate([node], bound)[0])
@@ -252,8 +245,6 @@ def compile(  # noqa: A001 - gc.compile, like jax.jit
             )
         loss = from_sympy(loss)
     return CompiledGradient(loss, wrt, rows=rows, fuse=fuse, jit=jit)
-
-
 
 
 def compile_forward(expr: Node, fuse: bool = True, jit: bool = True) -> CompiledForward:
