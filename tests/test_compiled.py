@@ -122,9 +122,46 @@ def test_row_gradients_sum_repeated_lookups(compiled):
 def test_out_of_range_index_is_refused_before_the_kernel(compiled):
     fn = compiled("take_rows", lambda: CASES["take_rows"]()[0])
     _, inputs = CASES["take_rows"]()
-    bad = dict(inputs, index=np.array([[0, 1], [1, 6], [5, 5], [2, 0]]))
-    with pytest.raises(IndexError, match=r"'index' holds index 6 at position \(1, 1\)"):
-        fn(**bad)
+    fn(**inputs)  # compiled: later calls go straight to the kernel and its entry check
+    table_before = inputs["table"].copy()
+    for index, position in [([[0, 1], [1, 6], [5, 5], [2, 0]], r"\(1, 1\)"),
+                            ([[0, 1], [1, 2], [-1, 5], [2, 0]], r"\(2, 0\)")]:
+        bad = dict(inputs, index=np.array(index))
+        with pytest.raises(IndexError, match=rf"'index' holds index -?[16] at position {position}"):
+            fn(**bad)
+    np.testing.assert_array_equal(inputs["table"], table_before)
+
+
+def _window_call(compiled):
+    cfg = WindowConfig(window=2, dim=4, hidden=6, classes=3)
+    fn = compiled(("window", "softmax", "tanh"), lambda: window_classifier_loss(2, 4, 6, 3))
+    inputs = _window_inputs(cfg, batch=5, vocab=12, seed=4)
+    return fn, inputs, fn(**inputs)
+
+
+@pytest.mark.parametrize("name,bad,message", [
+    ("W", np.zeros((6, 21)), r"input 'W': axis 1 must be 20, got shape \(6, 21\)"),
+    ("labels", np.zeros(4, np.int64), r"input 'labels': dim 'B' \(axis 0\) is 4, but another"),
+    ("windows", np.zeros((0, 5), np.int64), r"input 'windows': dim 'B' \(axis 0\) is empty"),
+    ("labels", np.array([0, 1, 2, 3, 0]), r"'labels' holds index 3 at position \(3,\)"),
+])
+def test_compiled_kernel_refuses_bad_dims_with_the_validators_message(compiled, name, bad,
+                                                                       message):
+    fn, inputs, _ = _window_call(compiled)
+    with pytest.raises((ValueError, IndexError), match=message):
+        fn(**dict(inputs, **{name: bad}))
+
+
+def test_inputs_the_kernel_does_not_take_directly_are_converted(compiled):
+    fn, inputs, expected = _window_call(compiled)
+    converted = dict(inputs, windows=inputs["windows"].astype(np.int32),
+                     labels=inputs["labels"].tolist(), W=np.asfortranarray(inputs["W"]))
+    assert_same(fn(**converted), expected, rtol=1e-12)
+    mixed = dict(inputs, W=inputs["W"].astype(np.float32))  # one float32 array: all float64
+    assert_same(fn(**mixed), expected, rtol=1e-6)
+    assert {sig[0].dtype.name for sig in fn.kernel.signatures} <= {"float32", "float64"}
+    with pytest.raises(TypeError, match=r"missing input\(s\) \['labels'\]"):
+        fn(**{k: v for k, v in inputs.items() if k != "labels"})
 
 
 def test_non_contiguous_inputs(compiled):
@@ -175,3 +212,15 @@ def test_unwritable_cache_dir_falls_back(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADCOMP_CACHE_DIR", str(blocker / "cache"))
     fallback = cache_dir()
     assert fallback != blocker / "cache" and fallback.is_dir()
+
+
+def test_well_formed_calls_skip_python_validation(compiled, monkeypatch):
+    fn, inputs, expected = _window_call(compiled)
+    validated = []
+    bind = fn.signature.bind
+    monkeypatch.setattr(fn.signature, "bind", lambda given: validated.append(1) or bind(given))
+    assert_same(fn(**inputs), expected, rtol=0)
+    assert validated == []  # the kernel's own entry check was enough
+    with pytest.raises(IndexError, match="'windows' holds index 12"):
+        fn(**dict(inputs, windows=np.full((5, 5), 12)))
+    assert validated == [1]  # the rejected call was re-validated to name the offender

@@ -17,12 +17,14 @@ import sympy
 
 from .. import __version__
 from ..sympy_bridge import arg_symbols
+from ..indexing import index_checks
 from ..ir import FLOAT, Node, Op, describe, format_shape, node_ids
 from .naming import Namer
 from .printer import print_scalar
 from .schedule import Schedule, make_schedule
 
-HELPERS = ("gather_rows", "pick_columns", "row_slots", "scatter_rows", "tanh", "unpick_columns")
+HELPERS = ("CallRejected", "gather_rows", "in_range", "pick_columns", "row_slots", "scatter_rows",
+           "tanh", "unpick_columns")
 _A0, _A1 = arg_symbols(2)
 _ADD = sympy.Lambda((_A0, _A1), _A0 + _A1)  # the front end's add, as rules accumulate adjoints
 
@@ -210,17 +212,44 @@ class _Writer:
         return self.lines
 
     def _prologue(self) -> None:
-        for node in self.schedule.order:
-            if node.op is not Op.INPUT:
-                continue
+        inputs = [n for n in self.schedule.order if n.op is Op.INPUT]
+        wrong: list[str] = []  # one line of dim conditions per input
+        for node in inputs:
+            conditions = []
             for axis, d in enumerate(node.shape):
-                if isinstance(d, str) and d not in self.dims:
+                read = f"{self.names[id(node)]}.shape[{axis}]"
+                if isinstance(d, int):
+                    conditions.append(f"{read} != {d}")
+                elif d in self.dims:
+                    conditions.append(f"{read} != {self.dims[d]}")
+                else:
                     if not self.dims:
                         self.lines.append(
                             "# named dims, read from the arrays (one kernel serves every size)"
                         )
                     self.dims[d] = self.namer.fresh(d)
-                    self.lines.append(f"{self.dims[d]} = {self.names[id(node)]}.shape[{axis}]")
+                    self.lines.append(f"{self.dims[d]} = {read}")
+            if conditions:
+                wrong.append(" or ".join(conditions))
+        wrong[:0] = [" or ".join(f"{v} == 0" for v in self.dims.values())] if self.dims else []
+        for check in index_checks(self.schedule.order):
+            index = next(n for n in inputs if n.name == check.input_name)
+            bound = self.dim(check.bound)
+            var = self.names[id(index)]
+            wrong.append(f"not (0 <= {var} < {bound})" if index.ndim == 0 else
+                         f"not in_range({self._flat_index(index)}, {bound})")
+        if wrong:
+            self.lines += [
+                "",
+                "# check the call before reading any input: every dim as declared, every index",
+                "# in range (CallRejected sends the call back to gradcomp's validator, which",
+                "# names the offending input)",
+                "if (",
+                *(f"    {'or ' if k else ''}{line}" for k, line in enumerate(wrong)),
+                "):",
+                "    raise CallRejected()",
+                "",
+            ]
         probe = next(
             (n for n in self.schedule.order if n.op is Op.INPUT and n.dtype == FLOAT and n.ndim),
             None,

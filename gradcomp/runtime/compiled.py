@@ -8,8 +8,10 @@ Numba kernel, and hands back ``(value, grads)``. It also offers the forward-only
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ..autodiff.reverse import check_loss, grad, resolve_wrt
@@ -21,6 +23,7 @@ from ..ops import concrete_shape
 from ..testing import finite_difference_errors, to_float64
 from .compile import load_module, write_source
 from .interp import Interpreted, as_result, evaluate
+from .kernels import CallRejected
 from .signature import Bound, Signature
 
 
@@ -47,14 +50,26 @@ class RowGradient:
 
 
 class _Kernel:
-    """One generated function: its source, loaded and jitted on first use."""
+    """One generated function: its source, loaded and jitted on first use.
 
-    def __init__(self, kernel: KernelSource, jit: bool = True):
+    A call first goes straight to the Numba dispatcher, with compiling switched off (Numba
+    allows that once one type is compiled): its C-level type match accepts only C-contiguous
+    arrays of the dtypes compiled so far, and the kernel's own entry check rejects wrong dims
+    and out-of-range indices before reading anything. Anything else (a missing name, a list,
+    an int32 index, a strided view, a bad shape) falls back to ``Signature.bind``, which names
+    the offending input or converts the arrays, and compiles a new dtype when needed.
+    """
+
+    def __init__(self, kernel: KernelSource, signature: Signature, jit: bool = True):
         self.spec = kernel
+        self.signature = signature
         self.jit = jit
         self._dispatcher = None
+        self._compiling = threading.Lock()
         self._names = [p.name for p in kernel.params]
-        self._scalars = any(p.ndim == 0 for p in kernel.params)
+        # Python scalars would reach the kernel through Numba's own conversions: bind them.
+        self._direct = jit and not any(p.ndim == 0 for p in kernel.params)
+        self._sealed = False  # compiling is off and the direct path open (after a compile)
 
     @property
     def dispatcher(self):
@@ -62,21 +77,40 @@ class _Kernel:
             self._dispatcher = getattr(load_module(self.spec.source), self.spec.function)
         return self._dispatcher
 
-    def __call__(self, bound: Bound):
+    def __call__(self, inputs: dict) -> tuple:
+        """Run the kernel on one call's keyword inputs; returns the kernel's results."""
+        if self._sealed and len(inputs) == len(self._names):
+            try:
+                return self.dispatcher(*[inputs[name] for name in self._names])
+            except (KeyError, TypeError, CallRejected):
+                pass  # not a call the kernel takes as it is: validate and convert
+        return self.call_bound(self.signature.bind(inputs))
+
+    def call_bound(self, bound: Bound) -> tuple:
         arrays = bound.arrays
-        if self._scalars:
-            args = [_argument(arrays[name], bound.dtype) for name in self._names]
-        else:
-            args = [arrays[name] for name in self._names]
+        args = [_argument(arrays[name], bound.dtype) for name in self._names]
         if not self.jit:  # the same source run by the Python interpreter (debugging, tests)
             return self.dispatcher.py_func(*args)
+        dispatcher = self.dispatcher
         try:
-            return self.dispatcher(*args)
+            types = tuple(numba.typeof(a) for a in args)
+            if types not in dispatcher.overloads:  # a dtype not compiled (or cached) yet
+                with self._compiling:
+                    dispatcher.disable_compile(False)
+                    dispatcher.compile(types)
+                    dispatcher.disable_compile(True)  # from now on only here
+                    self._sealed = self._direct
+            return dispatcher(*args)
+        except CallRejected:
+            raise CompileError(
+                f"{self.spec.function} rejected inputs that passed validation: "
+                f"{self.signature.describe()}"
+            ) from None
         except Exception as error:
             if type(error).__module__.startswith("numba"):
                 raise CompileError(
                     f"Numba could not compile {self.spec.function} in "
-                    f"{self.dispatcher.py_func.__code__.co_filename}: {error}"
+                    f"{dispatcher.py_func.__code__.co_filename}: {error}"
                 ) from error
             raise
 
@@ -97,10 +131,11 @@ class CompiledForward:
             raise NotDifferentiableError(f"compile_forward takes a gradcomp expression, got {expr!r}")
         self.expr = expr
         self.signature = Signature([expr])
-        self._kernel = _Kernel(emit_kernel(expr, [], [], function=function, fuse=fuse), jit)
+        self._kernel = _Kernel(emit_kernel(expr, [], [], function=function, fuse=fuse),
+                               self.signature, jit)
 
     def __call__(self, **inputs):
-        return as_result(self._kernel(self.signature.bind(inputs))[0], self.expr)
+        return as_result(self._kernel(inputs)[0], self.expr)
 
     @property
     def source(self) -> str:
@@ -124,7 +159,8 @@ class CompiledGradient:
             w.name for w, g in zip(self.wrt, self.grads) if rows and scatter_terms(g)
         }
         self.signature = Signature([loss] + self.grads)
-        self._kernel = _Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse), jit)
+        self._kernel = _Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse),
+                               self.signature, jit)
         self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit)
         by_name = {w.name: w for w in self.wrt}
         self._outputs = [(name, kind == "rows", by_name[name])
@@ -135,16 +171,15 @@ class CompiledGradient:
 
     def __call__(self, **inputs) -> tuple[float, dict]:
         """``(value, grads)``: grads maps input names to arrays (RowGradient for tables)."""
-        bound = self.signature.bind(inputs)
-        results = self._kernel(bound)
+        results = self._kernel(inputs)
         grads, k = {}, 1
         for name, rows, node in self._outputs:
             if rows:
                 values = results[k + 1]
-                shape = concrete_shape(node.shape, bound.dims)
+                table_shape = np.shape(inputs[name])  # validated: the table's true shape
                 if node.ndim != 2:
-                    values = values.reshape((-1,) + shape[1:])
-                grads[name] = RowGradient(results[k], values, shape[0])
+                    values = values.reshape((-1,) + table_shape[1:])
+                grads[name] = RowGradient(results[k], values, table_shape[0])
                 k += 2
             else:
                 value = results[k]

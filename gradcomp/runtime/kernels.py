@@ -1,7 +1,8 @@
 """Small Numba helpers that generated kernels call for indexed ops.
 
 They work on flattened views (rows of a 2-D table, a 1-D index), so one helper serves every
-rank. Indices were range-checked by the caller's ``Signature`` before any kernel runs.
+rank. Every generated kernel checks its inputs' dims and index ranges on entry, before it reads
+anything (``CallRejected``, ``in_range``), so these helpers never see an index out of range.
 """
 
 from __future__ import annotations
@@ -90,6 +91,24 @@ def _tanh_overload(x):
     if isinstance(x, types.Float) and x.bitwidth == 64:
         return _tanh_float64_impl()
     return lambda x: math.tanh(x)
+
+
+class CallRejected(Exception):
+    """Raised by a generated kernel whose entry check fails (a dim or an index out of range).
+
+    The kernel has read nothing at that point; the caller re-validates the inputs in Python
+    to name the offending input and position.
+    """
+
+
+@numba.njit(**_JIT)
+def in_range(index, bound):
+    """Whether every entry of a 1-D int array lies in [0, bound) (a kernel's entry check)."""
+    low, high = 0, 0
+    for k in range(index.shape[0]):
+        low = min(low, index[k])
+        high = max(high, index[k])
+    return low >= 0 and high < bound
 
 
 @numba.njit(**_JIT)

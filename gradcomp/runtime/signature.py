@@ -3,8 +3,9 @@
 A ``Signature`` is built once per graph: each input's name, rank, dims and dtype, and for each
 int input the tables it indexes. ``bind`` checks one call's keyword arrays against it (present,
 numeric, right rank, dims consistent, indices in range), converts them to C-contiguous arrays of
-one float dtype, and returns them with the named dims bound. Nothing reaches a kernel unchecked,
-so a kernel never reads out of bounds.
+one float dtype, and returns them with the named dims bound. The interpreter binds every call;
+a compiled kernel checks dims and index ranges itself on entry and sends the calls it rejects
+(or cannot take as they are) here, for the conversion or for an error naming the input.
 """
 
 from __future__ import annotations
@@ -14,24 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import IndexRangeError, InputError, ShapeError
-from ..ir import FLOAT, INT, Dim, Node, Op, format_shape, toposort
+from ..indexing import IndexCheck, index_checks
+from ..ir import FLOAT, INT, Node, Op, format_shape, toposort
 from ..autodiff.reverse import check_unique_names
 from .kernels import index_range
-
-# (op, which argument is the index, which argument holds the indexed axis, which axis)
-_INDEXING = {
-    Op.TAKE: (1, 0, 0),
-    Op.SCATTER_ADD: (1, None, 0),  # bound is the node's own first dim
-    Op.PICK: (1, 0, 1),
-    Op.UNPICK: (1, None, 1),
-}
-
-
-@dataclass(frozen=True)
-class IndexCheck:
-    input_name: str
-    bound: Dim  # indices must lie in [0, bound)
-    what: str  # names the indexed thing in the error
 
 
 @dataclass(frozen=True)
@@ -46,19 +33,7 @@ class Signature:
         order = toposort(outputs)
         self.inputs = [n for n in order if n.op is Op.INPUT]
         check_unique_names(self.inputs)
-        checks: dict[tuple, IndexCheck] = {}
-        for node in order:
-            if node.op not in _INDEXING:
-                continue
-            index_arg, table_arg, axis = _INDEXING[node.op]
-            holder = node if table_arg is None else node.args[table_arg]
-            bound = holder.shape[axis]
-            what = f"axis {axis} of {holder.name!r}" if holder.op is Op.INPUT else (
-                f"the {bound} {'rows' if axis == 0 else 'columns'} of the indexed array")
-            for leaf in toposort([node.args[index_arg]]):
-                if leaf.op is Op.INPUT:
-                    checks.setdefault((leaf.name, bound), IndexCheck(leaf.name, bound, what))
-        self.index_checks = list(checks.values())
+        self.index_checks = index_checks(order)
         self.names = [n.name for n in self.inputs]
         # Per input, what bind() checks: precomputed so a call does no graph lookups.
         self._plans = [(n.name, n.dtype == INT, n.ndim, n.shape, n) for n in self.inputs]
