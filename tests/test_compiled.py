@@ -224,3 +224,40 @@ def test_well_formed_calls_skip_python_validation(compiled, monkeypatch):
     with pytest.raises(IndexError, match="'windows' holds index 12"):
         fn(**dict(inputs, windows=np.full((5, 5), 12)))
     assert validated == [1]  # the rejected call was re-validated to name the offender
+
+
+def test_into_reuses_the_gradient_arrays(compiled):
+    fn, inputs, (value, expected) = _window_call(compiled)
+    grads = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in expected.items()}
+    arrays = {k: v for k, v in grads.items() if isinstance(v, np.ndarray)}
+    assert set(arrays) == {"W", "b", "U", "c"}
+    for a in arrays.values():
+        a.fill(np.nan)
+    other = dict(inputs, labels=(inputs["labels"] + 1) % 3)
+    assert fn.into(grads, **other) == pytest.approx(fn(**other)[0], rel=1e-12)
+    assert all(grads[k] is a for k, a in arrays.items())  # written in place
+    assert_same((0.0, grads), (0.0, fn(**other)[1]), rtol=1e-12)
+    assert_same((0.0, grads), (0.0, fn.interpret(**other)[1]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name,bad,message", [
+    ("W", lambda g, i: np.zeros((6, 19)), r"buffer for 'W' must be a writable C-contiguous "
+                                          r"float64 array of shape \(6, 20\), got float64 "
+                                          r"array of shape \(6, 19\)"),
+    ("b", lambda g, i: g["b"].astype(np.float32), r"buffer for 'b' .* got float32"),
+    ("W", lambda g, i: np.asfortranarray(g["W"]), r"not C-contiguous"),
+    ("W", lambda g, i: i["W"], r"buffer for 'W' shares memory with input 'W'"),
+    ("c", lambda g, i: g["U"][0, :3], r"buffer for 'U' shares memory with the gradient "
+                                      r"buffer for 'c'"),
+])
+def test_into_refuses_bad_buffers_and_loses_nothing(compiled, name, bad, message):
+    fn, inputs, (_, grads) = _window_call(compiled)
+    grads = dict(grads, **{k: v.copy() for k, v in grads.items() if isinstance(v, np.ndarray)})
+    grads[name] = bad(grads, inputs)
+    before = {k: v.copy() for k, v in inputs.items()}
+    with pytest.raises(TypeError, match=message):
+        fn.into(grads, **inputs)
+    for k in inputs:
+        np.testing.assert_array_equal(inputs[k], before[k])
+    with pytest.raises(TypeError, match="grads has no array for 'W'"):
+        fn.into({}, **inputs)

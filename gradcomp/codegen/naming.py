@@ -11,12 +11,15 @@ import builtins
 import keyword
 import re
 
+# What generated modules import from gradcomp.runtime.kernels.
+HELPERS = ("CallRejected", "gather_rows", "in_range", "overlaps", "pick_columns", "row_slots",
+           "scatter_rows", "tanh", "unpick_columns")
 RESERVED = frozenset(
     set(keyword.kwlist)
     | set(keyword.softkwlist)
     | set(dir(builtins))
-    | {"np", "math", "numba", "dt", "acc", "row", "gather_rows", "scatter_rows", "row_slots",
-       "pick_columns", "unpick_columns", "tanh", "kernel", "loss_and_grads", "loss_value"}
+    | set(HELPERS)
+    | {"np", "math", "numba", "dt", "acc", "row", "kernel", "loss_and_grads", "loss_value"}
 )
 _LOOP_VAR = re.compile(r"[ij]\d+")
 MAX_LENGTH = 24

@@ -17,7 +17,7 @@ import numpy as np
 from ..autodiff.reverse import check_loss, grad, resolve_wrt
 from ..codegen import KernelSource, emit_kernel
 from ..codegen.emit import scatter_terms
-from ..errors import CompileError, NotDifferentiableError
+from ..errors import CompileError, InputError, NotDifferentiableError
 from ..ir import Node, Op
 from ..ops import concrete_shape
 from ..testing import finite_difference_errors, to_float64
@@ -27,7 +27,7 @@ from .kernels import CallRejected
 from .signature import Bound, Signature
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RowGradient:
     """The gradient of an embedding table as rows: only the rows a call looked up.
 
@@ -67,6 +67,7 @@ class _Kernel:
         self._dispatcher = None
         self._compiling = threading.Lock()
         self._names = [p.name for p in kernel.params]
+        self._buffers = [w.name for w in kernel.buffers]
         # Python scalars would reach the kernel through Numba's own conversions: bind them.
         self._direct = jit and not any(p.ndim == 0 for p in kernel.params)
         self._sealed = False  # compiling is off and the direct path open (after a compile)
@@ -77,18 +78,32 @@ class _Kernel:
             self._dispatcher = getattr(load_module(self.spec.source), self.spec.function)
         return self._dispatcher
 
-    def __call__(self, inputs: dict) -> tuple:
-        """Run the kernel on one call's keyword inputs; returns the kernel's results."""
+    def __call__(self, inputs: dict, buffers: list | None = None) -> tuple[tuple, list]:
+        """Run the kernel on one call's keyword inputs: ``(results, buffers)``.
+
+        ``buffers`` receive the array gradients (one per ``spec.buffers`` input, in order);
+        without them, new arrays are made.
+        """
         if self._sealed and len(inputs) == len(self._names):
             try:
-                return self.dispatcher(*[inputs[name] for name in self._names])
-            except (KeyError, TypeError, CallRejected):
+                args = [inputs[name] for name in self._names]
+                if buffers is None:  # like the arrays they are the gradients of
+                    out = [np.empty(inputs[n].shape, inputs[n].dtype) for n in self._buffers]
+                else:
+                    out = buffers
+                return self._dispatcher(*args, *out), out
+            except (KeyError, AttributeError, TypeError, CallRejected):
                 pass  # not a call the kernel takes as it is: validate and convert
-        return self.call_bound(self.signature.bind(inputs))
+        bound = self.signature.bind(inputs)
+        if buffers is None:
+            buffers = [np.empty(bound.arrays[n].shape, bound.dtype) for n in self._buffers]
+        else:
+            _check_buffers(buffers, self._buffers, bound)
+        return self.call_bound(bound, buffers), buffers
 
-    def call_bound(self, bound: Bound) -> tuple:
+    def call_bound(self, bound: Bound, buffers: list) -> tuple:
         arrays = bound.arrays
-        args = [_argument(arrays[name], bound.dtype) for name in self._names]
+        args = [_argument(arrays[name], bound.dtype) for name in self._names] + buffers
         if not self.jit:  # the same source run by the Python interpreter (debugging, tests)
             return self.dispatcher.py_func(*args)
         dispatcher = self.dispatcher
@@ -115,6 +130,28 @@ class _Kernel:
             raise
 
 
+def _check_buffers(buffers: list, names: list[str], bound: Bound) -> None:
+    """Gradient buffers given by the caller: writable C-contiguous arrays of the call's dtype
+    and of their inputs' shapes, overlapping no input and no other buffer."""
+    for k, (name, buffer) in enumerate(zip(names, buffers)):
+        want = bound.arrays[name].shape
+        where = f"the gradient buffer for {name!r}"
+        if not isinstance(buffer, np.ndarray) or buffer.dtype != bound.dtype \
+                or buffer.shape != want or not buffer.flags.c_contiguous \
+                or not buffer.flags.writeable:
+            got = (f"{buffer.dtype} array of shape {buffer.shape}"
+                   + ("" if buffer.flags.c_contiguous else ", not C-contiguous")
+                   + ("" if buffer.flags.writeable else ", read-only")
+                   if isinstance(buffer, np.ndarray) else type(buffer).__name__)
+            raise InputError(f"{where} must be a writable C-contiguous "
+                             f"{np.dtype(bound.dtype).name} array of shape {want}, got {got}")
+        others = [(f"input {n!r}", a) for n, a in bound.arrays.items()] + [
+            (f"the gradient buffer for {n!r}", b) for n, b in zip(names, buffers) if b is not buffer]
+        for what, other in others:
+            if np.may_share_memory(buffer, other):
+                raise InputError(f"{where} shares memory with {what}; it would be overwritten")
+
+
 def _argument(array: np.ndarray, dtype):
     if array.ndim:
         return array
@@ -135,7 +172,7 @@ class CompiledForward:
                                self.signature, jit)
 
     def __call__(self, **inputs):
-        return as_result(self._kernel(inputs)[0], self.expr)
+        return as_result(self._kernel(inputs)[0][0], self.expr)
 
     @property
     def source(self) -> str:
@@ -163,27 +200,46 @@ class CompiledGradient:
                                self.signature, jit)
         self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit)
         by_name = {w.name: w for w in self.wrt}
-        self._outputs = [(name, kind == "rows", by_name[name])
+        self._results = [(kind, name, by_name[name].ndim != 2)
                          for kind, name in self._kernel.spec.results[1:]]
+        self._buffer_names = [w.name for w in self._kernel.spec.buffers]
         self._interpreted: Interpreted | None = None
 
     # ------------------------------------------------------------ calls
 
     def __call__(self, **inputs) -> tuple[float, dict]:
         """``(value, grads)``: grads maps input names to arrays (RowGradient for tables)."""
-        results = self._kernel(inputs)
-        grads, k = {}, 1
-        for name, rows, node in self._outputs:
-            if rows:
+        return self._run(inputs, None)
+
+    def into(self, grads: dict, /, **inputs) -> float:
+        """The loss, with the gradients written into ``grads`` (the dict an earlier call
+        returned): its arrays are overwritten in place, no new ones are made; row and scalar
+        gradients are replaced. For training loops that keep one set of gradient arrays."""
+        try:
+            buffers = [grads[name] for name in self._buffer_names]
+        except KeyError as missing:
+            raise InputError(f"grads has no array for {missing.args[0]!r}; pass the grads "
+                             f"dict of an earlier call") from None
+        value, new = self._run(inputs, buffers)
+        grads.update(new)
+        return value
+
+    def _run(self, inputs: dict, buffers: list | None) -> tuple[float, dict]:
+        results, buffers = self._kernel(inputs, buffers)
+        grads, k, j = {}, 1, 0
+        for kind, name, reshape in self._results:
+            if kind == "buffer":
+                grads[name] = buffers[j]
+                j += 1
+            elif kind == "rows":
                 values = results[k + 1]
                 table_shape = np.shape(inputs[name])  # validated: the table's true shape
-                if node.ndim != 2:
+                if reshape:
                     values = values.reshape((-1,) + table_shape[1:])
                 grads[name] = RowGradient(results[k], values, table_shape[0])
                 k += 2
             else:
-                value = results[k]
-                grads[name] = float(value) if node.ndim == 0 else value
+                grads[name] = float(results[k])
                 k += 1
         return float(results[0]), grads
 

@@ -112,6 +112,19 @@ def in_range(index, bound):
 
 
 @numba.njit(**_JIT)
+def overlaps(starts, sizes, buffers):
+    """Whether any of the last ``buffers`` memory ranges [start, start + size) overlaps another
+    range (a kernel's check that the caller's gradient buffers alias nothing it reads)."""
+    n = starts.shape[0]
+    for k in range(n - buffers, n):
+        for j in range(n):
+            if j != k and sizes[j] and sizes[k] and starts[j] < starts[k] + sizes[k] \
+                    and starts[k] < starts[j] + sizes[j]:
+                return True
+    return False
+
+
+@numba.njit(**_JIT)
 def index_range(index):
     """(min, max) of a 1-D int array in one pass (the range check before every call)."""
     low = high = index[0]
