@@ -91,6 +91,7 @@ class WindowTagger:
         self.spec, self.vocab, self.params = spec, vocab, params
         self.loss_fn = compile(build(spec.model))
         self.score_fn = compile_forward(scores(spec.model))
+        self._grads: dict | None = None  # the gradient arrays, reused by every step
 
     @classmethod
     def create(cls, train: list[Sentence], window=2, dim=50, hidden=100, activation="tanh",
@@ -130,7 +131,13 @@ class WindowTagger:
     # ------------------------------------------------------------ use
 
     def loss_and_grads(self, windows: np.ndarray, labels: np.ndarray):
-        return self.loss_fn(**self.params, windows=windows, labels=labels)
+        """The batch loss and gradients. The gradient arrays are reused: each call overwrites
+        the previous call's (copy them to keep them)."""
+        if self._grads is None:
+            value, self._grads = self.loss_fn(**self.params, windows=windows, labels=labels)
+            return value, self._grads
+        return self.loss_fn.into(self._grads, **self.params, windows=windows,
+                                 labels=labels), self._grads
 
     def predict(self, sentences: list[Sentence]) -> list[list[str]]:
         if not sentences:
