@@ -184,6 +184,11 @@ class _Writer:
     def dim(self, d) -> str:
         return str(d) if isinstance(d, int) else self.dims[d]
 
+    def helper_int(self, d) -> str:
+        """A dim (or count) passed to a helper: a fixed one as ``np.int64(n)``, since Numba
+        compiles a helper afresh for every distinct literal int it is called with."""
+        return f"np.int64({d})" if isinstance(d, int) else self.dims[d]
+
     def shape(self, shape) -> str:
         inner = ", ".join(self.dim(d) for d in shape)
         return f"({inner},)" if len(shape) == 1 else f"({inner})"
@@ -210,7 +215,7 @@ class _Writer:
         return f"{name}[{', '.join(index)}]"
 
     def var(self, node: Node) -> str:
-        """How a whole-array statement (np.dot, a helper, a return) names ``node``."""
+        """How a whole-array statement (a helper call, a return) names ``node``."""
         return self.access(node, [], ()) if node.ndim == 0 else self.names[id(node)]
 
     def computes(self, node: Node) -> bool:
@@ -294,7 +299,7 @@ class _Writer:
         wrong[:0] = [" or ".join(f"{v} == 0" for v in self.dims.values())] if self.dims else []
         for check in index_checks(self.schedule.order):
             index = next(n for n in inputs if n.name == check.input_name)
-            bound = self.dim(check.bound)
+            bound = self.helper_int(check.bound)
             var = self.names[id(index)]
             wrong.append(f"not (0 <= {var} < {bound})" if index.ndim == 0 else
                          f"not in_range({self._flat_index(index)}, {bound})")
@@ -304,10 +309,10 @@ class _Writer:
             self.lines += [
                 "",
                 "# where each array lives (the caller's gradient buffers, last, must overlap none)",
-                *_wrapped(f"{starts} = np.array([", [f"{v}.ctypes.data" for v in arrays], "])"),
-                *_wrapped(f"{sizes} = np.array([", [f"{v}.nbytes" for v in arrays], "])"),
+                *_wrapped(f"{starts} = (", [f"{v}.ctypes.data" for v in arrays], ")"),
+                *_wrapped(f"{sizes} = (", [f"{v}.nbytes" for v in arrays], ")"),
             ]
-            wrong.append(f"overlaps({starts}, {sizes}, {len(self.buffer_params)})")
+            wrong.append(f"overlaps({starts}, {sizes}, {self.helper_int(len(self.buffer_params))})")
         if wrong:
             self.lines += [
                 "",
@@ -424,9 +429,9 @@ class _Writer:
     def _emit_matmul(self, node: Node, name: str) -> None:
         a, b = (self._operand(x) for x in node.args)
         if id(node) in self.buffers:
-            self.lines.append(f"np.dot({a}, {b}, {name})")
+            self.lines.append(f"matmul_into({a}, {b}, {name})")
         else:
-            self.lines.append(f"{name} = np.dot({a}, {b})")
+            self.lines.append(f"{name} = matmul({a}, {b})")
 
     def _flat_rows(self, node: Node) -> str:
         """``node`` viewed as a 2-D array of rows (its first dim by the rest)."""
@@ -481,7 +486,8 @@ class _Writer:
 
     def _emit_unpick(self, node: Node, name: str) -> None:
         g, labels = (self.var(a) for a in node.args)
-        self.lines.append(f"{name} = unpick_columns({g}, {labels}, {self.dim(node.shape[1])})")
+        self.lines.append(
+            f"{name} = unpick_columns({g}, {labels}, {self.helper_int(node.shape[1])})")
 
     def _emit_concat(self, node: Node, name: str) -> None:
         parts = ", ".join(self.var(a) for a in node.args)

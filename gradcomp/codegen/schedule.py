@@ -2,7 +2,7 @@
 
 The order (forward nodes first, then the backward half, each topological), how many users each
 node has, which elementwise nodes are fused into their single user's loop, and which 2-D
-transposes are folded into the ``np.dot`` that uses them.
+transposes are folded into the ``matmul`` that uses them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class Schedule:
     forward: set[int]
     users: dict[int, list[Node]]
     fused: set[int] = field(default_factory=set)  # emitted inside their user's loop
-    folded: set[int] = field(default_factory=set)  # transposes passed to np.dot as ``x.T``
+    folded: set[int] = field(default_factory=set)  # transposes passed to matmul as ``x.T``
 
     def is_forward(self, node: Node) -> bool:
         return id(node) in self.forward

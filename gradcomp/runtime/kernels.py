@@ -114,12 +114,14 @@ def in_range(index, bound):
 @numba.njit(**_JIT)
 def overlaps(starts, sizes, buffers):
     """Whether any of the last ``buffers`` memory ranges [start, start + size) overlaps another
-    range (a kernel's check that the caller's gradient buffers alias nothing it reads)."""
-    n = starts.shape[0]
+    range (a kernel's check that the caller's gradient buffers alias nothing it reads).
+    ``starts`` are addresses (uint64), ``sizes`` byte counts (int64), both tuples."""
+    n = len(starts)
     for k in range(n - buffers, n):
+        end_k = starts[k] + np.uint64(sizes[k])
         for j in range(n):
-            if j != k and sizes[j] and sizes[k] and starts[j] < starts[k] + sizes[k] \
-                    and starts[k] < starts[j] + sizes[j]:
+            if j != k and sizes[j] > 0 and sizes[k] > 0 and starts[j] < end_k \
+                    and starts[k] < starts[j] + np.uint64(sizes[j]):
                 return True
     return False
 
@@ -133,6 +135,21 @@ def index_range(index):
         low = min(low, value)
         high = max(high, value)
     return low, high
+
+
+# Products go through these two rather than np.dot in the kernel itself: Numba's np.dot is
+# slow to compile (about half a second per dtype and layout), and a helper's compiled code is
+# cached on disk once and shared by every kernel, instead of compiled into each.
+@numba.njit(**_JIT)
+def matmul(a, b):
+    """``a @ b`` for 2-D arrays, by BLAS."""
+    return np.dot(a, b)
+
+
+@numba.njit(**_JIT)
+def matmul_into(a, b, out):
+    """``out[:] = a @ b`` for 2-D arrays, by BLAS, without a new array."""
+    np.dot(a, b, out)
 
 
 @numba.njit(**_JIT)
