@@ -261,3 +261,21 @@ def test_into_refuses_bad_buffers_and_loses_nothing(compiled, name, bad, message
         np.testing.assert_array_equal(inputs[k], before[k])
     with pytest.raises(TypeError, match="grads has no array for 'W'"):
         fn.into({}, **inputs)
+
+
+def test_a_gradient_shared_by_two_inputs_fills_both_buffers(compiled):
+    a, b, e = gc.tensor("a", (2, 3)), gc.tensor("b", (2, 3)), gc.tensor("e", (2, 3))
+    c = gc.tensor("c", (3, 2))
+    # d_a and d_b are one node (the broadcast 1); d_c comes from a transpose (copied in)
+    fn = compiled("shared-gradient", lambda: gc.sum(a) + gc.sum(b) + gc.sum(gc.transpose(c) * e))
+    assert "# d_b is n" in fn.source and "into the caller's buffer" in fn.source
+    rng = np.random.default_rng(5)
+    inputs = {"a": rng.standard_normal((2, 3)), "b": rng.standard_normal((2, 3)),
+              "e": rng.standard_normal((2, 3)), "c": rng.standard_normal((3, 2))}
+    got = fn(**inputs)
+    assert_same(got, fn.interpret(**inputs), rtol=1e-12)
+    np.testing.assert_array_equal(got[1]["b"], np.ones((2, 3)))
+    np.testing.assert_allclose(got[1]["c"], inputs["e"].T, rtol=1e-15)
+    grads = {k: np.full_like(v, np.nan) for k, v in got[1].items()}
+    assert fn.into(grads, **inputs) == pytest.approx(got[0], rel=1e-12)
+    assert_same((0.0, grads), (0.0, got[1]), rtol=0)
