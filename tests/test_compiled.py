@@ -155,7 +155,8 @@ def test_compiled_kernel_refuses_bad_dims_with_the_validators_message(compiled, 
 def test_inputs_the_kernel_does_not_take_directly_are_converted(compiled):
     fn, inputs, expected = _window_call(compiled)
     converted = dict(inputs, windows=inputs["windows"].astype(np.int32),
-                     labels=inputs["labels"].tolist(), W=np.asfortranarray(inputs["W"]))
+                     labels=inputs["labels"].tolist(), W=np.asfortranarray(inputs["W"]),
+                     b=inputs["b"].astype(">f8"))  # byte-swapped arrays are converted too
     assert_same(fn(**converted), expected, rtol=1e-12)
     mixed = dict(inputs, W=inputs["W"].astype(np.float32))  # one float32 array: all float64
     assert_same(fn(**mixed), expected, rtol=1e-6)

@@ -57,7 +57,8 @@ class Signature:
             target = np.int64 if is_int else dtype
             # Fast path: already the right kind of array, nothing to convert or copy.
             if not (type(value) is np.ndarray and value.dtype.type is target
-                    and value.ndim == ndim and value.flags.c_contiguous):
+                    and value.ndim == ndim and value.flags.c_contiguous
+                    and value.dtype.isnative):
                 value = _convert(node, value, dtype)
             shape = value.shape
             for axis in range(ndim):
