@@ -17,8 +17,8 @@ import sympy
 
 from .. import __version__
 from ..sympy_bridge import arg_symbols
-from ..indexing import index_checks
 from ..ir import FLOAT, Node, Op, describe, format_shape, node_ids
+from .entry import entry_lines
 from .naming import HELPERS, Namer
 from .printer import print_scalar
 from .schedule import Schedule, make_schedule
@@ -142,18 +142,6 @@ def _module(writer, function, params, buffers, body, returns) -> str:
     return "\n".join(head + ["    " + line if line else "" for line in body] + tail)
 
 
-def _wrapped(head: str, items: list[str], tail: str, width: int = 92) -> list[str]:
-    """``head`` + comma-separated ``items`` + ``tail``, continued under the first item."""
-    lines, line = [], head
-    for k, item in enumerate(items):
-        piece = item + (", " if k < len(items) - 1 else tail)
-        if len(line) + len(piece.rstrip()) > width and line.strip() != head.strip():
-            lines.append(line.rstrip())
-            line = " " * len(head)
-        line += piece
-    return lines + [line]
-
-
 # Ops whose step can write straight into the caller's gradient buffer (others copy into it).
 _IN_PLACE = frozenset({Op.MAP, Op.BROADCAST, Op.SUM, Op.MAX, Op.MATMUL, Op.SCATTER_ADD})
 
@@ -249,9 +237,8 @@ class _Writer:
 
     def _fill(self, name: str, extents: list[str], value: str) -> None:
         # A loop rather than np.zeros/np.full: those are separate Numba compiles (~0.15 s each).
-        loop_vars = [f"i{k}" for k in range(len(extents))]
-        for k, (var, extent) in enumerate(zip(loop_vars, extents)):
-            self.lines.append("    " * k + f"for {var} in range({extent}):")
+        loop_vars, heads = self._loops_over(extents)
+        self.lines.extend(heads)
         self.lines.append("    " * len(loop_vars) + f"{name}[{', '.join(loop_vars)}] = {value}")
 
     # ------------------------------------------------------------ the body
@@ -278,59 +265,7 @@ class _Writer:
         return self.lines
 
     def _prologue(self) -> None:
-        inputs = [n for n in self.schedule.order if n.op is Op.INPUT]
-        holders = [(self.names[id(n)], n.shape) for n in inputs] + self.buffer_params
-        wrong: list[str] = []  # what makes the kernel refuse the call, one line per array
-        for var, shape in holders:
-            conditions = []
-            for axis, d in enumerate(shape):
-                read = f"{var}.shape[{axis}]"
-                if isinstance(d, int):
-                    conditions.append(f"{read} != {d}")
-                elif d in self.dims:
-                    conditions.append(f"{read} != {self.dims[d]}")
-                else:
-                    if not self.dims:
-                        self.lines.append(
-                            "# named dims, read from the arrays (one kernel serves every size)"
-                        )
-                    self.dims[d] = self.namer.fresh(d)
-                    self.lines.append(f"{self.dims[d]} = {read}")
-            if conditions:
-                wrong.append(" or ".join(conditions))
-        wrong[:0] = [" or ".join(f"{v} == 0" for v in self.dims.values())] if self.dims else []
-        for check in index_checks(self.schedule.order):
-            index = next(n for n in inputs if n.name == check.input_name)
-            bound = self.helper_int(check.bound)
-            var = self.names[id(index)]
-            wrong.append(f"not (0 <= {var} < {bound})" if index.ndim == 0 else
-                         f"not in_range({self._flat_index(index)}, {bound})")
-        if self.buffer_params:
-            arrays = [var for var, shape in holders if shape]
-            starts, sizes = self.namer.fresh("starts"), self.namer.fresh("sizes")
-            self.lines += [
-                "",
-                "# where each array lives (the caller's gradient buffers, last, must overlap none)",
-                *_wrapped(f"{starts} = (", [f"{v}.ctypes.data" for v in arrays], ")"),
-                *_wrapped(f"{sizes} = (", [f"{v}.nbytes" for v in arrays], ")"),
-            ]
-            wrong.append(f"overlaps({starts}, {sizes}, {self.helper_int(len(self.buffer_params))})")
-        if wrong:
-            self.lines += [
-                "",
-                "# check the call before reading any input: every dim as declared, every index in "
-                + ("range," if self.buffer_params else "range."),
-                *(["# no gradient buffer overlapping another array. CallRejected sends the call "
-                   "back to", "# gradcomp's validator, which names the offending input."]
-                  if self.buffer_params else
-                  ["# CallRejected sends the call back to gradcomp's validator, which names the",
-                   "# offending input."]),
-                "if (",
-                *(f"    {'or ' if k else ''}{line}" for k, line in enumerate(wrong)),
-                "):",
-                "    raise CallRejected()",
-                "",
-            ]
+        self.lines += entry_lines(self, [n for n in self.schedule.order if n.op is Op.INPUT])
         probe = next(
             (n for n in self.schedule.order if n.op is Op.INPUT and n.dtype == FLOAT and n.ndim),
             None,
@@ -377,11 +312,13 @@ class _Writer:
         self.lines.append(f"{buffer}[:] = {temp}  # into the caller's buffer")
 
     def _loops(self, shape) -> tuple[list[str], list[str]]:
-        loop_vars = [f"i{k}" for k in range(len(shape))]
-        heads = [
-            "    " * k + f"for {v} in range({self.dim(d)}):"
-            for k, (v, d) in enumerate(zip(loop_vars, shape))
-        ]
+        return self._loops_over([self.dim(d) for d in shape])
+
+    @staticmethod
+    def _loops_over(extents: list[str]) -> tuple[list[str], list[str]]:
+        loop_vars = [f"i{k}" for k in range(len(extents))]
+        heads = ["    " * k + f"for {v} in range({extent}):"
+                 for k, (v, extent) in enumerate(zip(loop_vars, extents))]
         return loop_vars, heads
 
     def _elementwise(self, node: Node, name: str) -> None:
@@ -442,7 +379,7 @@ class _Writer:
             return var
         return f"{var}.reshape(({self.dim(node.shape[0])}, {self.count(node.shape[1:])}))"
 
-    def _flat_index(self, node: Node) -> str:
+    def flat_index(self, node: Node) -> str:
         var = self.var(node)
         if node.ndim == 0:
             return f"np.array([{var}])"
@@ -454,7 +391,7 @@ class _Writer:
             row = f"{self.var(table)}[{self.var(index)}]"
             self.lines.append(f"{name} = {row}" + (".copy()" if node.ndim else ""))
             return
-        gathered = f"gather_rows({self._flat_rows(table)}, {self._flat_index(index)})"
+        gathered = f"gather_rows({self._flat_rows(table)}, {self.flat_index(index)})"
         if node.ndim != 2 or index.ndim != 1:
             gathered += f".reshape({self.shape(node.shape)})"
         self.lines.append(f"{name} = {gathered}")
@@ -465,7 +402,7 @@ class _Writer:
         self._alloc(node, name, "0.0")
         values_2d = f"{self.var(values)}.reshape(({self.count(index.shape)}, {width}))"
         target = name if node.ndim == 2 else f"{name}.reshape(({self.dim(node.shape[0])}, {width}))"
-        self.lines.append(f"scatter_rows({target}, {self._flat_index(index)}, {values_2d})")
+        self.lines.append(f"scatter_rows({target}, {self.flat_index(index)}, {values_2d})")
 
     def _emit_reshape(self, node: Node, name: str) -> None:
         x = self.var(node.args[0])
@@ -512,7 +449,7 @@ class _Writer:
         slot = self.namer.fresh(base + "_slot")
         index = self.namer.fresh(base + "_index")
         rows = self.namer.fresh(base + "_rows")
-        lookups = [self._flat_index(t.args[1]) for t in terms]
+        lookups = [self.flat_index(t.args[1]) for t in terms]
         joined = lookups[0] if len(lookups) == 1 else f"np.concatenate(({', '.join(lookups)}))"
         width = self.count(table.shape[1:])
         ids = ", ".join(
