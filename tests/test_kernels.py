@@ -53,3 +53,42 @@ def test_row_slots_map_each_lookup_to_its_distinct_row():
 def test_index_range():
     assert index_range(np.array([3, -2, 9, 0])) == (-2, 9)
     assert index_range(np.array([4])) == (4, 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(100, 1, 250), (1, 1, 1), (3, 1, 0), (5, 2, 7), (1, 250, 100)])
+def test_matmul_helpers_match_numpy(dtype, m, k, n):
+    from gradcomp.runtime.kernels import matmul, matmul_into
+
+    rng = np.random.default_rng(m * 100 + k)
+    a = rng.standard_normal((k, m)).astype(dtype).T  # a transposed view, as kernels pass it
+    b = rng.standard_normal((k, n)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype)
+    matmul_into(a, b, out)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, a @ b, rtol=tol, atol=tol)
+    np.testing.assert_allclose(matmul(np.ascontiguousarray(a), b), a @ b, rtol=tol, atol=tol)
+    if k == 1:  # an outer product: each entry is one product, bit for bit
+        np.testing.assert_array_equal(out, a @ b)
+
+
+def test_in_range_and_overlaps():
+    from gradcomp.runtime.kernels import in_range, overlaps
+
+    assert in_range(np.array([0, 4, 2]), 5) and not in_range(np.array([0, 5]), 5)
+    assert not in_range(np.array([3, -1]), 5) and in_range(np.zeros(0, np.int64), 1)
+    # ranges [100, 140), [140, 180), [150, 160): the last (the buffer) overlaps the second
+    starts = np.array([100, 140, 150], np.uint64)
+    assert overlaps(tuple(starts), (40, 40, 10), 1)
+    assert not overlaps(tuple(starts), (40, 10, 10), 1)  # [140, 150) ends where it starts
+    assert not overlaps(tuple(starts), (40, 40, 0), 1)  # an empty buffer overlaps nothing
+
+
+@pytest.mark.parametrize("vocab,width,lookups", [(7, 3, 40), (400, 50, 1000), (5, 1, 3)])
+def test_gather_rows_matches_fancy_indexing(vocab, width, lookups):
+    from gradcomp.runtime.kernels import gather_rows
+
+    rng = np.random.default_rng(vocab)
+    table = rng.standard_normal((vocab, width)).astype(np.float32)
+    index = rng.integers(0, vocab, lookups)
+    np.testing.assert_array_equal(gather_rows(table, index), table[index])

@@ -142,16 +142,34 @@ def index_range(index):
 # Products go through these two rather than np.dot in the kernel itself: Numba's np.dot is
 # slow to compile (about half a second per dtype and layout), and a helper's compiled code is
 # cached on disk once and shared by every kernel, instead of compiled into each.
+# An inner dimension of 1 (the weight gradient of a batch of one) is an outer product: a plain
+# loop gives the same bits as BLAS (each entry is one product) without its call overhead,
+# 2.8 -> 2.1 us (float32) and 5.5 -> 3.8 us (float64) for the 100 x 250 weight gradient.
 @numba.njit(**_JIT)
 def matmul(a, b):
     """``a @ b`` for 2-D arrays, by BLAS."""
+    if a.shape[1] == 1:
+        out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+        _outer(a, b, out)
+        return out
     return np.dot(a, b)
 
 
 @numba.njit(**_JIT)
 def matmul_into(a, b, out):
     """``out[:] = a @ b`` for 2-D arrays, by BLAS, without a new array."""
-    np.dot(a, b, out)
+    if a.shape[1] == 1:
+        _outer(a, b, out)
+    else:
+        np.dot(a, b, out)
+
+
+@numba.njit(**_JIT)
+def _outer(a, b, out):
+    for i in range(a.shape[0]):
+        scale = a[i, 0]
+        for j in range(b.shape[1]):
+            out[i, j] = scale * b[0, j]
 
 
 @intrinsic
