@@ -8,6 +8,7 @@ Numba kernel, and hands back ``(value, grads)``. It also offers the forward-only
 
 from __future__ import annotations
 
+import operator
 import threading
 from dataclasses import dataclass
 
@@ -67,6 +68,9 @@ class _Kernel:
         self._dispatcher = None
         self._compiling = threading.Lock()
         self._names = [p.name for p in kernel.params]
+        # the kernel's arguments from a call's keyword dict, as a tuple (in C, not a loop)
+        self._pick = operator.itemgetter(*self._names) if len(self._names) > 1 else (
+            lambda inputs: tuple(inputs[name] for name in self._names))
         self._buffers = [w.name for w in kernel.buffers]
         # Python scalars would reach the kernel through Numba's own conversions: bind them.
         self._direct = jit and not any(p.ndim == 0 for p in kernel.params)
@@ -86,7 +90,7 @@ class _Kernel:
         """
         if self._sealed and len(inputs) == len(self._names):
             try:
-                args = [inputs[name] for name in self._names]
+                args = self._pick(inputs)
                 if buffers is None:  # like the arrays they are the gradients of
                     out = [np.empty(inputs[n].shape, inputs[n].dtype) for n in self._buffers]
                 else:
