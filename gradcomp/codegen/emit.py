@@ -367,10 +367,11 @@ class _Writer:
 
     def _emit_matmul(self, node: Node, name: str) -> None:
         a, b = (self._operand(x) for x in node.args)
+        helper = "matmul" if all(x.ndim == 2 for x in node.args) else "dot"
         if id(node) in self.buffers:
-            self.lines.append(f"matmul_into({a}, {b}, {name})")
+            self.lines.append(f"{helper}_into({a}, {b}, {name})")
         else:
-            self.lines.append(f"{name} = matmul({a}, {b})")
+            self.lines.append(f"{name} = {helper}({a}, {b})")
 
     def _flat_rows(self, node: Node) -> str:
         """``node`` viewed as a 2-D array of rows (its first dim by the rest)."""

@@ -139,7 +139,7 @@ def index_range(index):
     return low, high
 
 
-# Products go through these two rather than np.dot in the kernel itself: Numba's np.dot is
+# Products go through these helpers rather than np.dot in the kernel itself: Numba's np.dot is
 # slow to compile (about half a second per dtype and layout), and a helper's compiled code is
 # cached on disk once and shared by every kernel, instead of compiled into each.
 # An inner dimension of 1 (the weight gradient of a batch of one) is an outer product: a plain
@@ -162,6 +162,18 @@ def matmul_into(a, b, out):
         _outer(a, b, out)
     else:
         np.dot(a, b, out)
+
+
+@numba.njit(**_JIT)
+def dot(a, b):
+    """``np.dot(a, b)`` when an operand is 1-D (matrix-vector, vector-matrix, inner)."""
+    return np.dot(a, b)
+
+
+@numba.njit(**_JIT)
+def dot_into(a, b, out):
+    """``out[:] = np.dot(a, b)`` when an operand is 1-D."""
+    np.dot(a, b, out)
 
 
 @numba.njit(**_JIT)
