@@ -160,6 +160,11 @@ class Node:
 
         return frontend.neg(self)
 
+    def __abs__(self):
+        from . import frontend
+
+        return frontend.abs(self)
+
     def __matmul__(self, other):
         from . import frontend
 

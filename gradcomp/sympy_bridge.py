@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 import sympy
 
+from . import __version__
 from .errors import UnsupportedError
 
 _ARGS = sympy.symbols("a0:16", real=True)
@@ -40,7 +41,30 @@ def partial(fn: sympy.Lambda, index: int) -> sympy.Expr:
     exp: exp(a0)), the derivative is rewritten to reuse the forward value ``OUT`` instead of
     computing the transcendental again: the local gradient of the lecture, read off the
     stored forward result.
+
+    ``sympy.simplify`` is slow (about 0.25 s for the window classifier's nine partials, most
+    of it importing ``sympy.physics`` on first use), so results are kept in the kernel cache
+    dir as ``srepr`` text, keyed by gradcomp and SymPy versions, the function and the index:
+    a second process reads them back instead. The files are as trusted as the generated
+    kernels beside them.
     """
+    from .runtime.compile import cache_dir, source_key, write_atomic
+
+    key = f"{__version__} {sympy.__version__} {sympy.srepr(fn)} {index}"
+    path = cache_dir() / f"d_{source_key(key)}.txt"
+    try:
+        return sympy.sympify(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, sympy.SympifyError, SyntaxError, TypeError):
+        pass  # not cached yet (or unreadable): derive it below
+    derived = _derive_partial(fn, index)
+    try:
+        write_atomic(path, sympy.srepr(derived))
+    except OSError:
+        pass  # a cache that cannot be written only costs the next process time
+    return derived
+
+
+def _derive_partial(fn: sympy.Lambda, index: int) -> sympy.Expr:
     symbols = fn.variables
     raw = _drop_distributions(sympy.diff(fn.expr, symbols[index]))
     plain = sympy.simplify(raw)

@@ -14,6 +14,7 @@ def test_same_expression_is_same_node():
     assert (x + y) * gc.tanh(x) is (x + y) * gc.tanh(x)
     assert gc.tensor("A", (2, 3)) is gc.tensor("A", (2, 3))
     assert x + y is not y + x  # interning is structural, not algebraic
+    assert abs(x - y) is gc.abs(x - y) and -x is gc.neg(x)  # Python operators, same nodes
 
 
 def test_numbers_fold_into_the_map():

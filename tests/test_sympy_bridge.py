@@ -60,3 +60,31 @@ def test_compile_accepts_sympy_directly():
     fn = gc.compile(expr, jit=False)
     value, grads = fn(x=1.0, y=2.0, z=0.0)
     assert value == 6.0 and grads == {"x": 2.0, "y": 5.0, "z": 0.0}
+
+
+def test_simplified_partials_are_kept_on_disk_and_read_back(tmp_path, monkeypatch):
+    from gradcomp import sympy_bridge
+
+    monkeypatch.setenv("GRADCOMP_CACHE_DIR", str(tmp_path))
+    a, b = gc.scalars("a b")
+    nodes = [gc.tanh(a), gc.exp(a), gc.log(a), a * b, a / b, gc.maximum(a, b), gc.relu(a),
+             gc.sqrt(a), gc.abs(a), gc.sigmoid(a)]
+    wanted = [(n.attr("fn"), i) for n in nodes for i in range(len(n.args))]
+    sympy_bridge.partial.cache_clear()
+    derived = [sympy_bridge.partial(fn, i) for fn, i in wanted]
+    files = sorted(tmp_path.glob("d_*.txt"))
+    assert len(files) == len(set(wanted))
+
+    def refuse(fn, index):
+        raise AssertionError("derived again instead of read from the cache")
+
+    sympy_bridge.partial.cache_clear()
+    monkeypatch.setattr(sympy_bridge, "_derive_partial", refuse)
+    assert [sympy_bridge.partial(fn, i) for fn, i in wanted] == derived
+    monkeypatch.undo()
+    monkeypatch.setenv("GRADCOMP_CACHE_DIR", str(tmp_path))
+    files[0].write_text("Add(Integer(")  # a corrupt entry is derived again and rewritten
+    sympy_bridge.partial.cache_clear()
+    assert [sympy_bridge.partial(fn, i) for fn, i in wanted] == derived
+    assert sympy.sympify(files[0].read_text()) in derived
+    sympy_bridge.partial.cache_clear()

@@ -57,22 +57,29 @@ def source_key(source: str) -> str:
 
 def write_source(source: str) -> Path:
     """The cache file holding exactly ``source``, written atomically if missing or corrupt."""
-    directory = cache_dir()
-    path = directory / f"k_{source_key(source)}.py"
+    path = cache_dir() / f"k_{source_key(source)}.py"
     try:
         if path.read_text(encoding="utf-8") == source:
             return path
     except (OSError, UnicodeDecodeError):
         pass  # missing or unreadable: (re)write it below
-    handle, temp = tempfile.mkstemp(dir=directory, prefix=".k_", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(source)
-        os.replace(temp, path)
+        write_atomic(path, source)
     except OSError as error:
-        Path(temp).unlink(missing_ok=True)
         raise CompileError(f"could not write generated source to {path}: {error}") from error
     return path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file, so a reader never sees half of it."""
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, path)
+    except OSError:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def load_module(source: str) -> ModuleType:
