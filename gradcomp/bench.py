@@ -359,6 +359,11 @@ def markdown(results: dict) -> str:
                   for d in results["config"]["dtypes"] for b in results["config"]["batches"]]
         lines.append(f"- gradcomp time at V={vocabs[-1]:,} / V={vocabs[0]:,}: " + ", ".join(ratios))
     for dtype, ceiling in results["gemm_gflops"].items():
+        floors = [f"B={c['B']} V={c['V']:,}: "
+                  f"{c['us']['gradcomp'] / (workload_flops(c['B']) / ceiling / 1e3):.2f}x"
+                  for c in results["cells"] if c["dtype"] == dtype]
+        lines.append(f"- {dtype}, gradcomp time over the GEMM floor (the workload's GEMM flops "
+                     f"at the ceiling, {ceiling:.1f} GFLOP/s): " + ", ".join(floors))
         big = [c for c in results["cells"] if c["dtype"] == dtype and c["B"] == 4096]
         for cell in big:
             flops = workload_flops(4096)
