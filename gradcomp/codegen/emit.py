@@ -19,6 +19,7 @@ from .. import __version__
 from ..sympy_bridge import arg_symbols
 from ..ir import FLOAT, Node, Op, describe, format_shape, node_ids
 from .entry import entry_lines
+from .tiling import PRE, POST, ROW, SUM, TILE_ROWS, Tiling, plan_tiling
 from .naming import HELPERS, Namer
 from .printer import print_scalar
 from .schedule import Schedule, make_schedule
@@ -91,15 +92,23 @@ def emit_kernel(
         else:
             copies.append((buffer, g))
     writer.buffer_params = [(name, w.shape) for w, name in buffers]
+    writer.row_tables = [(w, row_terms[w.name]) for w in wrt if w.name in row_terms]
+    if fuse:
+        dense = [g for w, g in zip(wrt, grads) if w.name not in row_terms]
+        writer.tiling = plan_tiling(schedule, [loss] + dense,
+                                    [t.args[1] for _, terms in writer.row_tables for t in terms])
     body = writer.body()
     for buffer, g in copies:
         writer.fill(buffer, g)
+    if writer.tiling is None:
+        for w, terms in writer.row_tables:
+            writer.rows_scatter(writer.rows_setup(w, terms))
     returns = [writer.var(loss)]
     results = [("value", "")]
     for w, g in zip(wrt, grads):
         if w.name in row_terms:
-            index_name, values_name = writer.rows_block(w, row_terms[w.name])
-            returns += [index_name, values_name]
+            block = writer.row_blocks[w.name]
+            returns += [block.index, block.rows]
             results.append(("rows", w.name))
         elif g.ndim == 0:
             returns.append(writer.scalar_result(g, f"d_{w.name}"))
@@ -158,6 +167,11 @@ class _Writer:
         self.lines: list[str] = []
         self.buffers: dict[int, str] = {}  # node id -> the caller's buffer it is written into
         self.buffer_params: list[tuple[str, tuple]] = []  # (parameter, shape) of each buffer
+        self.row_tables: list[tuple[Node, list[Node]]] = []  # tables with row gradients
+        self.row_blocks: dict[str, _RowBlock] = {}
+        self.tiling: Tiling | None = None
+        self.tile: tuple[str, str] | None = None  # (start, stop) variables inside the tiles
+        self.full_dims: dict[str, str] = {}  # inside the tiles: the whole batch's dims
         for node in schedule.order:
             if node.op is Op.INPUT:
                 self.names[id(node)] = self.namer.fresh(node.name)
@@ -189,7 +203,8 @@ class _Writer:
         if node.op is Op.CONST:
             return repr(node.attr("value"))
         if node.op is Op.SIZE:
-            return f"float({' * '.join(self.dims[d] for d in node.attr('dims'))})"
+            dims = {**self.dims, **self.full_dims}  # a size is the whole batch's, in tiles too
+            return f"float({' * '.join(dims[d] for d in node.attr('dims'))})"
         if id(node) in self.schedule.fused:
             return self._value_expr(node, loop_vars, loop_shape)
         name = self.names[id(node)]
@@ -245,6 +260,8 @@ class _Writer:
 
     def body(self) -> list[str]:
         self._prologue()
+        if self.tiling is not None:
+            return self._tiled_body()
         self.lines.append("")
         self.lines.append("# --- forward: the loss, one step per node ---")
         backward_started = False
@@ -263,6 +280,73 @@ class _Writer:
             self._comment(node)
             self._emit(node)
         return self.lines
+
+    def _steps(self) -> list[Node]:
+        return [n for n in self.schedule.order if n.op not in (Op.INPUT, Op.CONST, Op.SIZE)
+                and id(n) not in self.schedule.fused and id(n) not in self.schedule.folded]
+
+    def _tiled_body(self) -> list[str]:
+        tiling, kind = self.tiling, self.tiling.kind
+        steps = self._steps()
+        self.lines += ["", "# --- before the tiles: what depends on no row ---"]
+        for node in steps:
+            if kind[id(node)] == PRE:
+                self._comment(node)
+                self._emit(node)
+        self.lines += ["", f"# sums over the rows of {tiling.dim}: zeroed here, added to by "
+                           "every tile"]
+        for node in steps:
+            if kind[id(node)] == SUM:
+                self._start_sum(node)
+        for table, terms in self.row_tables:
+            self.rows_setup(table, terms)
+        full = self.dims[tiling.dim]
+        start, stop = self.namer.fresh("start"), self.namer.fresh("stop")
+        rows = self.namer.fresh(tiling.dim + "_tile")
+        outer, self.lines = self.lines, []
+        self.lines += [f"{stop} = min({start} + {TILE_ROWS}, {full})", f"{rows} = {stop} - {start}"]
+        saved_names = {}
+        for node in tiling.row_inputs:
+            saved_names[id(node)] = self.names[id(node)]
+            sliced = self.namer.fresh(self.names[id(node)] + "_tile")
+            self.lines.append(f"{sliced} = {self.names[id(node)]}[{start}:{stop}]")
+            self.names[id(node)] = sliced
+        self.full_dims, self.dims = dict(self.dims), {**self.dims, tiling.dim: rows}
+        self.tile = (start, stop)
+        for node in steps:
+            if kind[id(node)] in (ROW, SUM):
+                self._comment(node)
+                self._emit(node)
+        for table, _ in self.row_tables:
+            self.rows_scatter(self.row_blocks[table.name])
+        inner = self.lines
+        self.dims, self.full_dims, self.tile = self.full_dims, {}, None
+        self.names.update(saved_names)
+        self.lines = outer + [
+            "",
+            f"# --- the rows of {tiling.dim}, {TILE_ROWS} at a time (each tile's arrays stay in "
+            "cache) ---",
+            f"for {start} in range(0, {full}, {TILE_ROWS}):",
+            *("    " + line if line else "" for line in inner),
+            "",
+            "# --- after the tiles: what depends on the sums ---",
+        ]
+        for node in steps:
+            if kind[id(node)] == POST:
+                self._comment(node)
+                self._emit(node)
+        return self.lines
+
+    def _start_sum(self, node: Node) -> None:
+        """Before the tiles: the zeroed accumulator of a sum over the rows."""
+        name = self.name(node)
+        if node.op is Op.MATMUL:  # the first tile writes it (see _emit_matmul)
+            if id(node) not in self.buffers:
+                self.lines.append(f"{name} = np.empty({self.shape(node.shape)}, dt)")
+        elif node.ndim == 0:
+            self.lines.append(f"{name} = 0.0")
+        else:
+            self._alloc(node, name, "0.0")
 
     def _prologue(self) -> None:
         self.lines += entry_lines(self, [n for n in self.schedule.order if n.op is Op.INPUT])
@@ -346,7 +430,9 @@ class _Writer:
         loop_vars, heads = self._loops(x.shape)
         kept = [v for k, v in enumerate(loop_vars) if k not in axes]
         target = f"{name}[{', '.join(kept)}]" if kept else name
-        if kept:
+        if self._accumulates(node):
+            pass  # zeroed before the tiles (_start_sum)
+        elif kept:
             self._alloc(node, name, start)
         else:
             self.lines.append(f"{name} = {start}")
@@ -368,7 +454,15 @@ class _Writer:
     def _emit_matmul(self, node: Node, name: str) -> None:
         a, b = (self._operand(x) for x in node.args)
         helper = "matmul" if all(x.ndim == 2 for x in node.args) else "dot"
-        if id(node) in self.buffers:
+        if self._accumulates(node):  # x.T @ y over the rows: the first tile writes, others add
+            part = self.namer.fresh(name + "_tile")
+            loop_vars, heads = self._loops(node.shape)
+            self.lines += [f"if {self.tile[0]} == 0:", f"    {helper}_into({a}, {b}, {name})",
+                           "else:", f"    {part} = {helper}({a}, {b})",
+                           *("    " + head for head in heads),
+                           "    " * (len(loop_vars) + 1) + f"{name}[{', '.join(loop_vars)}] += "
+                           f"{part}[{', '.join(loop_vars)}]"]
+        elif id(node) in self.buffers:
             self.lines.append(f"{helper}_into({a}, {b}, {name})")
         else:
             self.lines.append(f"{name} = {helper}({a}, {b})")
@@ -400,7 +494,8 @@ class _Writer:
     def _emit_scatter_add(self, node: Node, name: str) -> None:
         values, index = node.args
         width = self.count(node.shape[1:])
-        self._alloc(node, name, "0.0")
+        if not self._accumulates(node):  # else zeroed before the tiles
+            self._alloc(node, name, "0.0")
         values_2d = f"{self.var(values)}.reshape(({self.count(index.shape)}, {width}))"
         target = name if node.ndim == 2 else f"{name}.reshape(({self.dim(node.shape[0])}, {width}))"
         self.lines.append(f"scatter_rows({target}, {self.flat_index(index)}, {values_2d})")
@@ -444,15 +539,16 @@ class _Writer:
 
     # ------------------------------------------------------------ row gradients
 
-    def rows_block(self, table: Node, terms: list[Node]) -> tuple[str, str]:
-        """Lines that gather a table's gradient as (distinct row indices, summed rows)."""
+    def _accumulates(self, node: Node) -> bool:
+        return self.tile is not None and self.tiling.kind[id(node)] == SUM
+
+    def rows_setup(self, table: Node, terms: list[Node]) -> _RowBlock:
+        """Lines that find a table's looked-up rows and zero their gradient rows."""
         base = f"d_{table.name}"
-        slot = self.namer.fresh(base + "_slot")
-        index = self.namer.fresh(base + "_index")
-        rows = self.namer.fresh(base + "_rows")
+        block = _RowBlock(self.namer.fresh(base + "_slot"), self.namer.fresh(base + "_index"),
+                          self.namer.fresh(base + "_rows"), self.count(table.shape[1:]), terms)
         lookups = [self.flat_index(t.args[1]) for t in terms]
         joined = lookups[0] if len(lookups) == 1 else f"np.concatenate(({', '.join(lookups)}))"
-        width = self.count(table.shape[1:])
         ids = ", ".join(
             f"{self.ids[id(t.args[0])]} at {self.ids[id(t.args[1])]}" for t in terms
         )
@@ -460,16 +556,41 @@ class _Writer:
             "",
             f"# gradient of {self.var(table)} as rows (scatter_add of {ids}): the looked-up rows,",
             "# each with the sum of its lookups' adjoints; nothing of size V is touched",
-            f"{slot}, {index} = row_slots({joined})",
-            f"{rows} = np.empty(({index}.shape[0], {width}), dt)",
+            f"{block.slot}, {block.index} = row_slots({joined})",
+            f"{block.rows} = np.empty(({block.index}.shape[0], {block.width}), dt)",
         ]
-        self._fill(rows, [f"{index}.shape[0]", width], "0.0")
+        self._fill(block.rows, [f"{block.index}.shape[0]", block.width], "0.0")
+        self.row_blocks[table.name] = block
+        return block
+
+    def rows_scatter(self, block: _RowBlock) -> None:
+        """Lines that add each lookup's adjoint into its row (the current tile's lookups)."""
+        if self.tile is not None:
+            self.lines.append(f"# this tile's lookups, added into their rows of {block.rows}")
         start = "0"
-        for term in terms:
+        for term in block.terms:
             values, term_index = term.args
             n = self.count(term_index.shape)
-            part = slot if len(terms) == 1 else f"{slot}[{start}:{start} + {n}]"
-            values_2d = f"{self.var(values)}.reshape(({n}, {width}))"
-            self.lines.append(f"scatter_rows({rows}, {part}, {values_2d})")
-            start = n if start == "0" else f"{start} + {n}"
-        return index, rows
+            if self.tile is not None:  # this tile's lookups: rows start..stop of the index
+                per_row = self.count(term_index.shape[1:])
+                whole = " * ".join(self.full_dims.get(d, self.dim(d)) if isinstance(d, str)
+                                   else str(d) for d in term_index.shape)
+                first, last = (f"{bound} * {per_row}" if start == "0" else
+                               f"{start} + {bound} * {per_row}" for bound in self.tile)
+                part = f"{block.slot}[{first}:{last}]"
+            else:
+                whole = n
+                part = block.slot if len(block.terms) == 1 else \
+                    f"{block.slot}[{start}:{start} + {n}]"
+            values_2d = f"{self.var(values)}.reshape(({n}, {block.width}))"
+            self.lines.append(f"scatter_rows({block.rows}, {part}, {values_2d})")
+            start = whole if start == "0" else f"{start} + {whole}"
+
+
+@dataclass
+class _RowBlock:
+    slot: str  # each lookup's slot among the distinct rows
+    index: str  # the distinct rows
+    rows: str  # their summed gradients
+    width: str
+    terms: list[Node]
