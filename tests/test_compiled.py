@@ -239,6 +239,9 @@ def test_into_reuses_the_gradient_arrays(compiled):
     assert all(grads[k] is a for k, a in arrays.items())  # written in place
     assert_same((0.0, grads), (0.0, fn(**other)[1]), rtol=1e-12)
     assert_same((0.0, grads), (0.0, fn.interpret(**other)[1]), rtol=1e-12)
+    converted = dict(other, windows=other["windows"].astype(np.int32))  # through bind
+    assert fn.into(grads, **converted) == pytest.approx(fn(**other)[0], rel=1e-12)
+    assert all(grads[k] is a for k, a in arrays.items())
 
 
 @pytest.mark.parametrize("name,bad,message", [

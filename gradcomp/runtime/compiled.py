@@ -68,9 +68,7 @@ class _Kernel:
         self._dispatcher = None
         self._compiling = threading.Lock()
         self._names = [p.name for p in kernel.params]
-        # the kernel's arguments from a call's keyword dict, as a tuple (in C, not a loop)
-        self._pick = operator.itemgetter(*self._names) if len(self._names) > 1 else (
-            lambda inputs: tuple(inputs[name] for name in self._names))
+        self._pick = _picker(self._names)
         self._buffers = [w.name for w in kernel.buffers]
         # Python scalars would reach the kernel through Numba's own conversions: bind them.
         self._direct = jit and not any(p.ndim == 0 for p in kernel.params)
@@ -82,7 +80,7 @@ class _Kernel:
             self._dispatcher = getattr(load_module(self.spec.source), self.spec.function)
         return self._dispatcher
 
-    def __call__(self, inputs: dict, buffers: list | None = None) -> tuple[tuple, list]:
+    def __call__(self, inputs: dict, buffers=None) -> tuple[tuple, list]:
         """Run the kernel on one call's keyword inputs: ``(results, buffers)``.
 
         ``buffers`` receive the array gradients (one per ``spec.buffers`` input, in order);
@@ -105,9 +103,9 @@ class _Kernel:
             _check_buffers(buffers, self._buffers, bound)
         return self.call_bound(bound, buffers), buffers
 
-    def call_bound(self, bound: Bound, buffers: list) -> tuple:
+    def call_bound(self, bound: Bound, buffers) -> tuple:
         arrays = bound.arrays
-        args = [_argument(arrays[name], bound.dtype) for name in self._names] + buffers
+        args = [_argument(arrays[name], bound.dtype) for name in self._names] + list(buffers)
         if not self.jit:  # the same source run by the Python interpreter (debugging, tests)
             return self.dispatcher.py_func(*args)
         dispatcher = self.dispatcher
@@ -132,6 +130,14 @@ class _Kernel:
                     f"{dispatcher.py_func.__code__.co_filename}: {error}"
                 ) from error
             raise
+
+
+def _picker(names: list[str]):
+    """``mapping -> tuple of mapping[name] for name in names``, by one itemgetter (in C)."""
+    if len(names) == 1:
+        get = operator.itemgetter(names[0])
+        return lambda mapping: (get(mapping),)
+    return operator.itemgetter(*names) if names else (lambda mapping: ())
 
 
 def _check_buffers(buffers: list, names: list[str], bound: Bound) -> None:
@@ -207,6 +213,7 @@ class CompiledGradient:
         self._results = [(kind, name, by_name[name].ndim != 2)
                          for kind, name in self._kernel.spec.results[1:]]
         self._buffer_names = [w.name for w in self._kernel.spec.buffers]
+        self._pick_buffers = _picker(self._buffer_names)
         self._interpreted: Interpreted | None = None
 
     # ------------------------------------------------------------ calls
@@ -220,29 +227,35 @@ class CompiledGradient:
         returned): its arrays are overwritten in place, no new ones are made; row and scalar
         gradients are replaced. For training loops that keep one set of gradient arrays."""
         try:
-            buffers = [grads[name] for name in self._buffer_names]
+            buffers = self._pick_buffers(grads)
         except KeyError as missing:
             raise InputError(f"grads has no array for {missing.args[0]!r}; pass the grads "
                              f"dict of an earlier call") from None
-        value, new = self._run(inputs, buffers)
-        grads.update(new)
-        return value
+        return self._run(inputs, buffers, grads)[0]
 
-    def _run(self, inputs: dict, buffers: list | None) -> tuple[float, dict]:
+    def _run(self, inputs: dict, buffers: list | None,
+             grads: dict | None = None) -> tuple[float, dict]:
+        """Call the kernel; put the gradients in ``grads`` (a new dict if None). Buffers
+        already in ``grads`` (``into``) are not put again."""
+        reused = grads is not None
         results, buffers = self._kernel(inputs, buffers)
-        grads, k, j = {}, 1, 0
+        if not reused:
+            grads = {}
+        k, j = 1, 0
         for kind, name, reshape in self._results:
             if kind == "buffer":
-                grads[name] = buffers[j]
+                if not reused:
+                    grads[name] = buffers[j]
                 j += 1
             elif kind == "rows":
                 values = results[k + 1]
-                table_shape = np.shape(inputs[name])  # validated: the table's true shape
+                table = inputs[name]  # validated: its shape is the table's
+                table_shape = table.shape if type(table) is np.ndarray else np.shape(table)
                 if reshape:
                     values = values.reshape((-1,) + table_shape[1:])
                 grads[name] = RowGradient(results[k], values, table_shape[0])
                 k += 2
-            else:
+            elif kind == "scalar":
                 grads[name] = float(results[k])
                 k += 1
         return float(results[0]), grads
