@@ -71,7 +71,7 @@ def as_dense(g) -> np.ndarray:
     return g.to_dense() if hasattr(g, "to_dense") else np.asarray(g)
 
 
-def check_grad(loss: Node, wrt=None, eps: float = 1e-6, **inputs) -> float:
+def check_grad(loss: Node, /, wrt=None, eps: float = 1e-6, **inputs) -> float:
     """The largest relative error between interpreted gradients and finite differences."""
     from .runtime.interp import Interpreted
 

@@ -177,3 +177,11 @@ def test_hessian_vector_product():
     plus = value_of([g], sig.bind({**inputs, "x": inputs["x"] + eps * inputs["v"]}))[0]
     minus = value_of([g], sig.bind({**inputs, "x": inputs["x"] - eps * inputs["v"]}))[0]
     np.testing.assert_allclose(got, (plus - minus) / (2 * eps), rtol=1e-7, atol=1e-9)
+
+
+def test_an_input_may_be_named_loss():
+    loss = gc.scalar("loss")
+    f = loss * loss
+    value, grads = gc.interpret(f, loss=3.0)
+    assert value == 9.0 and grads == {"loss": 6.0}
+    assert gc.check_grad(f, loss=3.0) < 1e-8

@@ -53,6 +53,6 @@ class Interpreted:
         return float(evaluate([self.loss], bound, self.value_order)[0])
 
 
-def interpret(loss: Node, wrt=None, **inputs) -> tuple[float, dict]:
+def interpret(loss: Node, /, wrt=None, **inputs) -> tuple[float, dict]:
     """``(value, grads)`` of a scalar loss by the NumPy interpreter; grads keyed by input name."""
     return Interpreted(loss, wrt)(**inputs)
