@@ -265,7 +265,7 @@ class _Writer:
         self.lines.append("")
         self.lines.append("# --- forward: the loss, one step per node ---")
         backward_started = False
-        for node in self.schedule.order:
+        for node in self._steps():
             if not backward_started and not self.schedule.is_forward(node):
                 backward_started = True
                 self.lines.append("")
@@ -273,10 +273,6 @@ class _Writer:
                     "# --- backward: adjoints in reverse topological order; "
                     "downstream = upstream x local ---"
                 )
-            if node.op in (Op.INPUT, Op.CONST, Op.SIZE):
-                continue
-            if id(node) in self.schedule.fused or id(node) in self.schedule.folded:
-                continue
             self._comment(node)
             self._emit(node)
         return self.lines

@@ -143,7 +143,7 @@ def _picker(names: list[str]):
 def _check_buffers(buffers: list, names: list[str], bound: Bound) -> None:
     """Gradient buffers given by the caller: writable C-contiguous arrays of the call's dtype
     and of their inputs' shapes, overlapping no input and no other buffer."""
-    for k, (name, buffer) in enumerate(zip(names, buffers)):
+    for name, buffer in zip(names, buffers):
         want = bound.arrays[name].shape
         where = f"the gradient buffer for {name!r}"
         if not isinstance(buffer, np.ndarray) or buffer.dtype != bound.dtype \

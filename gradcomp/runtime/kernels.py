@@ -130,7 +130,7 @@ def overlaps(starts, sizes, buffers):
 
 @numba.njit(**_JIT)
 def index_range(index):
-    """(min, max) of a 1-D int array in one pass (the range check before every call)."""
+    """(min, max) of a 1-D int array in one pass (the Python validator's range check)."""
     low = high = index[0]
     for k in range(1, index.shape[0]):
         value = index[k]
