@@ -30,14 +30,20 @@ def default_cache_dir() -> Path:
     return Path(base) / "gradcomp"
 
 
+_PROVEN: set[Path] = set()  # directories this process has already written a probe into
+
+
 def _writable(directory: Path) -> bool:
+    if directory in _PROVEN:  # every kernel and cached derivative asks: probe once
+        return True
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-", delete=True)
         probe.close()
-        return True
     except OSError:
         return False
+    _PROVEN.add(directory)
+    return True
 
 
 def cache_dir() -> Path:
