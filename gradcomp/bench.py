@@ -26,7 +26,7 @@ from . import compile
 from .models import WindowConfig, init_params, window_classifier_loss
 from .runtime.compiled import RowGradient
 from .testing import as_dense
-from .train import Adam
+from .optim import Adam
 
 CFG = WindowConfig(window=2, dim=50, hidden=100, classes=5)
 PARAMS = ("L", "W", "b", "U", "c")

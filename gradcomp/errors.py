@@ -40,3 +40,12 @@ class CompileError(GradcompError, RuntimeError):
 
 class DataError(GradcompError, ValueError):
     """A malformed data file; the message names the file and line."""
+
+
+def describe_array(value) -> str:
+    """How an error names a value that should have been a writable C-contiguous array."""
+    if not hasattr(value, "flags"):
+        return type(value).__name__
+    return (f"{value.dtype} array of shape {value.shape}"
+            + ("" if value.flags.c_contiguous else ", not C-contiguous")
+            + ("" if value.flags.writeable else ", read-only"))

@@ -18,52 +18,7 @@ from . import compile, compile_forward
 from .data import Sentence, TagSet, Vocabulary, encode
 from .errors import DataError, GradcompError
 from .models import WindowConfig, build, init_params, scores
-from .runtime.compiled import RowGradient
-
-# ---------------------------------------------------------------- optimizers
-
-
-class SGD:
-    def __init__(self, lr: float = 0.1):
-        self.lr = lr
-
-    def step(self, params: dict, grads: dict) -> None:
-        for name, g in grads.items():
-            if isinstance(g, RowGradient):
-                params[name][g.indices] -= self.lr * g.values
-            else:
-                params[name] -= self.lr * g
-
-
-class Adam:
-    """Adam; for row gradients the moments of only the touched rows move ("lazy" Adam)."""
-
-    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8):
-        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
-        self.m: dict[str, np.ndarray] = {}
-        self.v: dict[str, np.ndarray] = {}
-        self.t = 0
-
-    def step(self, params: dict, grads: dict) -> None:
-        self.t += 1
-        correction = np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
-        for name, g in grads.items():
-            if name not in self.m:  # zeros are allocated lazily by the OS: no O(V·d) work
-                self.m[name] = np.zeros_like(params[name])
-                self.v[name] = np.zeros_like(params[name])
-            if isinstance(g, RowGradient):
-                rows, values = g.indices, g.values
-            else:
-                rows, values = slice(None), g
-            m = self.beta1 * self.m[name][rows] + (1 - self.beta1) * values
-            v = self.beta2 * self.v[name][rows] + (1 - self.beta2) * values * values
-            self.m[name][rows], self.v[name][rows] = m, v
-            params[name][rows] -= self.lr * correction * m / (np.sqrt(v) + self.eps)
-
-
-OPTIMIZERS = {"sgd": SGD, "adam": Adam}
-
+from .optim import OPTIMIZERS
 
 # ---------------------------------------------------------------- the tagger
 

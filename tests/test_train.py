@@ -6,7 +6,8 @@ import pytest
 from gradcomp.cli import main
 from gradcomp.data import read_conll, sample_path
 from gradcomp.runtime.compiled import RowGradient
-from gradcomp.train import SGD, Adam, WindowTagger, train
+from gradcomp.optim import SGD, Adam
+from gradcomp.train import WindowTagger, train
 
 pytestmark = pytest.mark.jit
 

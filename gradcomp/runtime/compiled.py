@@ -18,7 +18,7 @@ import numpy as np
 from ..autodiff.reverse import check_loss, grad, resolve_wrt
 from ..codegen import KernelSource, emit_kernel
 from ..codegen.emit import scatter_terms
-from ..errors import CompileError, InputError, NotDifferentiableError
+from ..errors import CompileError, InputError, NotDifferentiableError, describe_array
 from ..ir import Node, Op
 from ..ops import concrete_shape
 from ..testing import finite_difference_errors, to_float64
@@ -149,12 +149,9 @@ def _check_buffers(buffers: list, names: list[str], bound: Bound) -> None:
         if not isinstance(buffer, np.ndarray) or buffer.dtype != bound.dtype \
                 or buffer.shape != want or not buffer.flags.c_contiguous \
                 or not buffer.flags.writeable:
-            got = (f"{buffer.dtype} array of shape {buffer.shape}"
-                   + ("" if buffer.flags.c_contiguous else ", not C-contiguous")
-                   + ("" if buffer.flags.writeable else ", read-only")
-                   if isinstance(buffer, np.ndarray) else type(buffer).__name__)
             raise InputError(f"{where} must be a writable C-contiguous "
-                             f"{np.dtype(bound.dtype).name} array of shape {want}, got {got}")
+                             f"{np.dtype(bound.dtype).name} array of shape {want}, "
+                             f"got {describe_array(buffer)}")
         others = [(f"input {n!r}", a) for n, a in bound.arrays.items()] + [
             (f"the gradient buffer for {n!r}", b) for n, b in zip(names, buffers) if b is not buffer]
         for what, other in others:
