@@ -24,6 +24,7 @@ import numpy as np
 
 from . import compile
 from .models import WindowConfig, init_params, window_classifier_loss
+from .runtime.blas import BACKEND
 from .runtime.compiled import RowGradient
 from .testing import as_dense
 from .optim import Adam
@@ -321,6 +322,7 @@ def run(quick: bool = False) -> dict:
             for vocab in vocabs:  # the V sizes of one B back to back, for their ratio
                 results["cells"].append(_cell(fn, impls, dtype, vocab, batch, budget, rounds))
     results["kernel_signatures"] = len(fn.kernel.signatures)
+    results["kernel_blas"] = BACKEND
     # The ceiling: the best rate of the largest GEMM seen in the run (before the cells, after
     # them, and beside every cell of the largest B), so a slow spell does not lower the floor.
     results["gemm_gflops"] = {
@@ -386,6 +388,7 @@ def markdown(results: dict) -> str:
                      f"graph + gradients + source {first['build']:.2f} s, first call "
                      f"(compile or cache load) {first['first_call']:.2f} s; total "
                      f"{first['total']:.2f} s")
+    lines.append(f"- products in gradcomp's kernels: {results.get('kernel_blas', '?')}")
     lines.append(f"- kernels compiled for all B and V: {results['kernel_signatures']} "
                  "(one per dtype)")
     peaks = [c for c in results["cells"] if c["B"] == max(results["config"]["batches"])]

@@ -7,7 +7,9 @@ anything (``CallRejected``, ``in_range``), so these helpers never see an index o
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -15,6 +17,15 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
+
+from . import blas
+from .blas import gemm
+
+# A digest of the helpers' source, written into every generated kernel: Numba links a helper's
+# machine code into each kernel that calls it, so a kernel cached before the helpers changed
+# must not be loaded after (its source, and so its cache entry, differ).
+HELPERS_VERSION = hashlib.sha256(b"".join(
+    Path(module).read_bytes() for module in (__file__, blas.__file__))).hexdigest()[:12]
 
 # error_model="numpy": division by zero gives inf/nan as in NumPy instead of a Python
 # exception; the check it removes is what keeps LLVM from vectorising loops that divide.
@@ -139,20 +150,19 @@ def index_range(index):
     return low, high
 
 
-# Products go through these helpers rather than np.dot in the kernel itself: Numba's np.dot is
-# slow to compile (about half a second per dtype and layout), and a helper's compiled code is
-# cached on disk once and shared by every kernel, instead of compiled into each.
+# Products go through these helpers rather than np.dot in the kernel itself: they call NumPy's
+# own BLAS (see blas.py), and a helper's compiled code is cached on disk once and shared by every
+# kernel, instead of compiled into each (Numba's np.dot took about half a second to compile per
+# dtype and layout).
 # An inner dimension of 1 (the weight gradient of a batch of one) is an outer product: a plain
 # loop gives the same bits as BLAS (each entry is one product) without its call overhead,
 # 2.8 -> 2.1 us (float32) and 5.5 -> 3.8 us (float64) for the 100 x 250 weight gradient.
 @numba.njit(**_JIT)
 def matmul(a, b):
     """``a @ b`` for 2-D arrays, by BLAS."""
-    if a.shape[1] == 1:
-        out = np.empty((a.shape[0], b.shape[1]), a.dtype)
-        _outer(a, b, out)
-        return out
-    return np.dot(a, b)
+    out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+    matmul_into(a, b, out)
+    return out
 
 
 @numba.njit(**_JIT)
@@ -161,19 +171,48 @@ def matmul_into(a, b, out):
     if a.shape[1] == 1:
         _outer(a, b, out)
     else:
-        np.dot(a, b, out)
+        gemm(a, b, out, 0.0)
 
 
-@numba.njit(**_JIT)
 def dot(a, b):
     """``np.dot(a, b)`` when an operand is 1-D (matrix-vector, vector-matrix, inner)."""
     return np.dot(a, b)
 
 
-@numba.njit(**_JIT)
 def dot_into(a, b, out):
     """``out[:] = np.dot(a, b)`` when an operand is 1-D."""
-    np.dot(a, b, out)
+    out[...] = np.dot(a, b)
+
+
+# In kernels, 1-D operands become 2-D views (a row or a column) for the same BLAS call.
+@overload(dot, jit_options=_JIT)
+def _dot_overload(a, b):
+    if a.ndim == 1 and b.ndim == 1:
+        def inner(a, b):
+            out = np.empty((1, 1), a.dtype)
+            gemm(_as_row(a), _as_column(b), out, 0.0)
+            return out[0, 0]
+        return inner
+    if a.ndim == 2:
+        return lambda a, b: matmul(a, _as_column(b)).reshape(a.shape[0])
+    return lambda a, b: matmul(_as_row(a), b).reshape(b.shape[1])
+
+
+@overload(dot_into, jit_options=_JIT)
+def _dot_into_overload(a, b, out):
+    if a.ndim == 2:
+        return lambda a, b, out: gemm(a, _as_column(b), out.reshape((out.shape[0], 1)), 0.0)
+    return lambda a, b, out: gemm(_as_row(a), b, out.reshape((1, out.shape[0])), 0.0)
+
+
+@numba.njit(**_JIT)
+def _as_row(vector):
+    return np.ascontiguousarray(vector).reshape((1, vector.shape[0]))
+
+
+@numba.njit(**_JIT)
+def _as_column(vector):
+    return np.ascontiguousarray(vector).reshape((vector.shape[0], 1))
 
 
 @numba.njit(**_JIT)

@@ -1,0 +1,163 @@
+"""Matrix products for generated kernels, by the BLAS that NumPy itself uses.
+
+Numba's ``np.dot`` calls SciPy's copy of OpenBLAS, which keeps a thread pool of its own beside
+NumPy's. An idle OpenBLAS pool spins for a while after each call, so a program that mixes NumPy
+products with gradcomp kernels had two pools fighting for the cores: on 2 cores, a 256 x 250 x 100
+product in a kernel took a median of 330 to 7,700 us within a second of NumPy products, against
+90 us alone. Calling NumPy's own library leaves one pool, and gives the same bits as NumPy.
+
+The kernels call ``cblas_sgemm`` / ``cblas_dgemm`` by the symbol names below, registered with
+LLVM when this module is imported, so cached kernels link by name in every process. When
+NumPy's library cannot be found (a NumPy not built with scipy-openblas, or
+``GRADCOMP_NUMPY_BLAS=0``), the same symbols are Numba C callbacks that compute the product
+with ``np.dot``: the kernels stay the same, only the library behind them changes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+
+import numba
+import numpy as np
+from llvmlite import binding as llvm
+from numba import types
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS enum values
+SYMBOLS = {np.float32: "gradcomp_cblas_sgemm", np.float64: "gradcomp_cblas_dgemm"}
+
+
+def _signature(real):
+    """cblas_?gemm(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc),
+    with 64-bit ints (the ILP64 interface NumPy's OpenBLAS has); pointers as addresses."""
+    i32, i64, address = types.int32, types.int64, types.uintp
+    return types.void(i32, i32, i32, i64, i64, i64, real, address, i64, address, i64, real,
+                      address, i64)
+
+
+_sgemm = types.ExternalFunction(SYMBOLS[np.float32], _signature(types.float32))
+_dgemm = types.ExternalFunction(SYMBOLS[np.float64], _signature(types.float64))
+
+
+def _numpy_library() -> tuple[str, dict] | None:
+    """NumPy's OpenBLAS (a scipy-openblas ILP64 build, as in NumPy's wheels): its path and the
+    addresses of its cblas_sgemm and cblas_dgemm; None when it is not that."""
+    if os.environ.get("GRADCOMP_NUMPY_BLAS", "1") == "0":
+        return None
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except (KeyError, TypeError):
+        return None
+    if blas.get("name") != "scipy-openblas" or "USE64BITINT" not in blas.get(
+            "openblas configuration", ""):
+        return None
+    root = os.path.dirname(os.path.dirname(np.__file__))
+    for path in sorted(glob.glob(os.path.join(root, "numpy.libs", "*scipy_openblas64*"))
+                       + glob.glob(os.path.join(root, "numpy", ".dylibs", "*scipy_openblas64*"))):
+        try:
+            library = ctypes.CDLL(path)  # the copy NumPy loaded: same handle, no new pool
+            return path, {real: ctypes.cast(getattr(library, f"scipy_cblas_{c}gemm64_"),
+                                            ctypes.c_void_p).value
+                          for real, c in ((np.float32, "s"), (np.float64, "d"))}
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def _np_dot_callbacks() -> dict:
+    """C callbacks with cblas_?gemm's signature (row-major only, as the kernels call it) that
+    compute the product with Numba's np.dot."""
+    addresses = {}
+    for real, numba_real in ((np.float32, types.float32), (np.float64, types.float64)):
+        i32, i64, pointer = types.int32, types.int64, types.CPointer(numba_real)
+        signature = types.void(i32, i32, i32, i64, i64, i64, numba_real, pointer, i64, pointer,
+                               i64, numba_real, pointer, i64)
+
+        @numba.cfunc(signature, cache=True)
+        def gemm(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+            a_rows, a_cols = (m, k) if trans_a == NO_TRANS else (k, m)
+            b_rows, b_cols = (k, n) if trans_b == NO_TRANS else (n, k)
+            a_view = numba.carray(a, (max(a_rows, 1), lda))[:a_rows, :a_cols]
+            b_view = numba.carray(b, (max(b_rows, 1), ldb))[:b_rows, :b_cols]
+            c_view = numba.carray(c, (max(m, 1), ldc))[:m, :n]
+            product = np.dot(np.ascontiguousarray(a_view if trans_a == NO_TRANS else a_view.T),
+                             np.ascontiguousarray(b_view if trans_b == NO_TRANS else b_view.T))
+            for i in range(m):
+                for j in range(n):
+                    kept = beta * c_view[i, j] if beta != 0 else 0
+                    c_view[i, j] = alpha * product[i, j] + kept
+
+        addresses[real] = gemm.address
+    return addresses
+
+
+def _register() -> str:
+    found = _numpy_library()
+    if found is not None:
+        path, addresses = found
+        where = f"NumPy's OpenBLAS ({os.path.basename(path)})"
+    else:
+        addresses = _np_dot_callbacks()
+        where = "Numba's np.dot (NumPy's OpenBLAS not found)"
+    for real, address in addresses.items():
+        llvm.add_symbol(SYMBOLS[real], address)
+    return where
+
+
+BACKEND = _register()  # what computes the kernels' products, for the generated source
+
+
+def _cblas_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
+    """Row-major ``c = op(a) @ op(b) + beta * c`` by address (typed inside kernels only)."""
+    raise NotImplementedError("called from Numba kernels only")
+
+
+@numba.extending.overload(_cblas_gemm, jit_options=_JIT)
+def _cblas_gemm_overload(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
+    function = _sgemm if beta == types.float32 else _dgemm
+
+    def call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
+        one = beta * 0 + 1  # 1 in beta's float type
+        function(ROW_MAJOR, trans_a, trans_b, m, n, k, one, a, lda, b, ldb, beta, c, ldc)
+
+    return call
+
+
+@numba.njit(**_JIT)
+def _layout(x):
+    """How BLAS reads the 2-D array ``x``: (transposed?, leading dimension), or (-1, 0) when
+    its strides fit neither row- nor column-major storage."""
+    rows, cols = x.shape
+    step_row, step_col = x.strides[0] // x.itemsize, x.strides[1] // x.itemsize
+    if (cols <= 1 or step_col == 1) and (rows <= 1 or step_row >= cols):
+        return NO_TRANS, max(step_row if rows > 1 else cols, cols, 1)
+    if (rows <= 1 or step_row == 1) and (cols <= 1 or step_col >= rows):
+        return TRANS, max(step_col if cols > 1 else rows, rows, 1)
+    return -1, 0
+
+
+@numba.njit(**_JIT)
+def gemm(a, b, out, beta):
+    """``out[:] = a @ b + beta * out`` for 2-D float arrays of one dtype, shapes checked by
+    the caller; operands that are neither row- nor column-major are copied first."""
+    trans_a, lda = _layout(a)
+    if trans_a == -1:
+        a = np.ascontiguousarray(a)
+        trans_a, lda = _layout(a)
+    trans_b, ldb = _layout(b)
+    if trans_b == -1:
+        b = np.ascontiguousarray(b)
+        trans_b, ldb = _layout(b)
+    target = out
+    trans_c, ldc = _layout(out)
+    if trans_c != NO_TRANS:  # BLAS writes row-major only: through a temporary
+        target = np.ascontiguousarray(out)
+        ldc = max(out.shape[1], 1)
+    m, k, n = a.shape[0], a.shape[1], b.shape[1]
+    _cblas_gemm(trans_a, trans_b, m, n, k, a.ctypes.data, lda, b.ctypes.data, ldb,
+                out.dtype.type(beta), target.ctypes.data, ldc)
+    if trans_c != NO_TRANS:
+        out[:] = target
