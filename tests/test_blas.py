@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gradcomp.runtime import blas
-from gradcomp.runtime.kernels import dot, dot_into, matmul, matmul_into
+from gradcomp.runtime.kernels import dot, dot_add, dot_into, matmul, matmul_add, matmul_into
 
 pytestmark = pytest.mark.jit
 
@@ -29,6 +29,11 @@ def _dot(a, b):
 @numba.njit
 def _dot_into(a, b, out):
     dot_into(a, b, out)
+
+
+@numba.njit
+def _dot_add(a, b, out):
+    dot_add(a, b, out)
 
 
 def _layouts(matrix):
@@ -90,6 +95,14 @@ def test_products_with_vectors(dtype):
     into = np.empty((6, 6), dtype)
     matmul_into(a.T, a, into)
     np.testing.assert_allclose(into, a.T @ a, rtol=tol)
+    matmul_add(a.T, a, into)
+    np.testing.assert_allclose(into, 2 * (a.T @ a), rtol=tol)
+    out = np.ones(4, dtype)
+    _dot_add(a, x, out)
+    np.testing.assert_allclose(out, a @ x + 1, rtol=tol)
+    out = np.ones(6, dtype)
+    _dot_add(y, a, out)
+    np.testing.assert_allclose(out, y @ a + 1, rtol=tol)
 
 
 def test_numpy_blas_is_used_where_numpy_has_its_openblas():

@@ -453,13 +453,8 @@ class _Writer:
         a, b = (self._operand(x) for x in node.args)
         helper = "matmul" if all(x.ndim == 2 for x in node.args) else "dot"
         if self._accumulates(node):  # x.T @ y over the rows: the first tile writes, others add
-            part = self.namer.fresh(name + "_tile")
-            loop_vars, heads = self._loops(node.shape)
             self.lines += [f"if {self.tile[0]} == 0:", f"    {helper}_into({a}, {b}, {name})",
-                           "else:", f"    {part} = {helper}({a}, {b})",
-                           *("    " + head for head in heads),
-                           "    " * (len(loop_vars) + 1) + f"{name}[{', '.join(loop_vars)}] += "
-                           f"{part}[{', '.join(loop_vars)}]"]
+                           "else:", f"    {helper}_add({a}, {b}, {name})"]
         elif id(node) in self.buffers:
             self.lines.append(f"{helper}_into({a}, {b}, {name})")
         else:

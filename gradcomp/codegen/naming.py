@@ -12,8 +12,9 @@ import keyword
 import re
 
 # What generated modules import from gradcomp.runtime.kernels.
-HELPERS = ("CallRejected", "dot", "dot_into", "gather_rows", "in_range", "matmul", "matmul_into",
-           "overlaps", "pick_columns", "row_slots", "scatter_rows", "tanh", "unpick_columns")
+HELPERS = ("CallRejected", "dot", "dot_add", "dot_into", "gather_rows", "in_range", "matmul",
+           "matmul_add", "matmul_into", "overlaps", "pick_columns", "row_slots", "scatter_rows",
+           "tanh", "unpick_columns")
 RESERVED = frozenset(
     set(keyword.kwlist)
     | set(keyword.softkwlist)

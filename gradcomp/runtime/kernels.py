@@ -174,6 +174,12 @@ def matmul_into(a, b, out):
         gemm(a, b, out, 0.0)
 
 
+@numba.njit(**_JIT)
+def matmul_add(a, b, out):
+    """``out += a @ b`` for 2-D arrays, by BLAS (a tile's part of a sum over the rows)."""
+    gemm(a, b, out, 1.0)
+
+
 def dot(a, b):
     """``np.dot(a, b)`` when an operand is 1-D (matrix-vector, vector-matrix, inner)."""
     return np.dot(a, b)
@@ -182,6 +188,11 @@ def dot(a, b):
 def dot_into(a, b, out):
     """``out[:] = np.dot(a, b)`` when an operand is 1-D."""
     out[...] = np.dot(a, b)
+
+
+def dot_add(a, b, out):
+    """``out += np.dot(a, b)`` when an operand is 1-D."""
+    out += np.dot(a, b)
 
 
 # In kernels, 1-D operands become 2-D views (a row or a column) for the same BLAS call.
@@ -200,9 +211,21 @@ def _dot_overload(a, b):
 
 @overload(dot_into, jit_options=_JIT)
 def _dot_into_overload(a, b, out):
+    return lambda a, b, out: _vector_gemm(a, b, out, 0.0)
+
+
+@overload(dot_add, jit_options=_JIT)
+def _dot_add_overload(a, b, out):
+    return lambda a, b, out: _vector_gemm(a, b, out, 1.0)
+
+
+@numba.njit(**_JIT)
+def _vector_gemm(a, b, out, beta):
+    """``out = a @ b + beta * out`` for a matrix and a vector (either way round)."""
     if a.ndim == 2:
-        return lambda a, b, out: gemm(a, _as_column(b), out.reshape((out.shape[0], 1)), 0.0)
-    return lambda a, b, out: gemm(_as_row(a), b, out.reshape((1, out.shape[0])), 0.0)
+        gemm(a, _as_column(b), out.reshape((out.shape[0], 1)), beta)
+    else:
+        gemm(_as_row(a), b, out.reshape((1, out.shape[0])), beta)
 
 
 @numba.njit(**_JIT)
