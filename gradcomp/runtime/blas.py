@@ -139,25 +139,41 @@ def _layout(x):
     return -1, 0
 
 
-@numba.njit(**_JIT)
+def _readable(x):
+    """``x`` if BLAS can read it as it is (row- or column-major), else a C-contiguous copy."""
+    raise NotImplementedError("called from Numba kernels only")
+
+
+@numba.extending.overload(_readable, jit_options=_JIT)
+def _readable_overload(x):
+    if x.layout in "CF":  # known at compile time: no copy to compile (most kernel operands)
+        return lambda x: x
+    return lambda x: x if _layout(x)[0] != -1 else np.ascontiguousarray(x)
+
+
 def gemm(a, b, out, beta):
     """``out[:] = a @ b + beta * out`` for 2-D float arrays of one dtype, shapes checked by
     the caller; operands that are neither row- nor column-major are copied first."""
-    trans_a, lda = _layout(a)
-    if trans_a == -1:
-        a = np.ascontiguousarray(a)
-        trans_a, lda = _layout(a)
-    trans_b, ldb = _layout(b)
-    if trans_b == -1:
-        b = np.ascontiguousarray(b)
-        trans_b, ldb = _layout(b)
-    target = out
-    trans_c, ldc = _layout(out)
-    if trans_c != NO_TRANS:  # BLAS writes row-major only: through a temporary
+    out[...] = a @ b if beta == 0 else a @ b + beta * out  # as plain Python (jit=False)
+
+
+@numba.extending.overload(gemm, jit_options=_JIT)
+def _gemm_overload(a, b, out, beta):
+    if out.layout == "C":
+        return lambda a, b, out, beta: _gemm_rows(_readable(a), _readable(b), out, beta)
+
+    def through_temporary(a, b, out, beta):  # BLAS writes row-major only
         target = np.ascontiguousarray(out)
-        ldc = max(out.shape[1], 1)
-    m, k, n = a.shape[0], a.shape[1], b.shape[1]
-    _cblas_gemm(trans_a, trans_b, m, n, k, a.ctypes.data, lda, b.ctypes.data, ldb,
-                out.dtype.type(beta), target.ctypes.data, ldc)
-    if trans_c != NO_TRANS:
+        _gemm_rows(_readable(a), _readable(b), target, beta)
         out[:] = target
+
+    return through_temporary
+
+
+@numba.njit(**_JIT)
+def _gemm_rows(a, b, out, beta):
+    trans_a, lda = _layout(a)
+    trans_b, ldb = _layout(b)
+    _cblas_gemm(trans_a, trans_b, a.shape[0], b.shape[1], a.shape[1], a.ctypes.data, lda,
+                b.ctypes.data, ldb, out.dtype.type(beta), out.ctypes.data,
+                max(out.shape[1], 1))
