@@ -107,7 +107,7 @@ def _register() -> str:
     return where
 
 
-BACKEND = _register()  # what computes the kernels' products, for the generated source
+BACKEND = _register()  # what computes the kernels' products (the benchmark reports it)
 
 
 def _cblas_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
@@ -154,7 +154,7 @@ def _readable_overload(x):
 def gemm(a, b, out, beta):
     """``out[:] = a @ b + beta * out`` for 2-D float arrays of one dtype, shapes checked by
     the caller; operands that are neither row- nor column-major are copied first."""
-    out[...] = a @ b if beta == 0 else a @ b + beta * out  # as plain Python (jit=False)
+    out[...] = a @ b if beta == 0 else a @ b + beta * out  # the same, in plain Python
 
 
 @numba.extending.overload(gemm, jit_options=_JIT)
