@@ -14,9 +14,8 @@ import numba
 import numpy as np
 
 from .errors import IndexRangeError, InputError, describe_array
+from .runtime.blas import JIT
 from .runtime.compiled import RowGradient
-
-_JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
 class SGD:
@@ -103,7 +102,7 @@ def _checked_rows(name: str, param: np.ndarray, g: RowGradient) -> np.ndarray:
     return rows
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _adam_dense(param, m, v, grad, step_size, beta1, beta2, eps):
     """One Adam step over flat arrays, in place: the moments, then the parameter.
 
@@ -122,7 +121,7 @@ def _adam_dense(param, m, v, grad, step_size, beta1, beta2, eps):
         param[k] -= size * m_k / (np.sqrt(v_k) + floor)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _adam_rows(param, m, v, rows, values, step_size, beta1, beta2, eps):
     """One Adam step on the rows ``rows`` of 2-D arrays (rows checked by the caller)."""
     for k in range(rows.shape[0]):

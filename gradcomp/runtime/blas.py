@@ -24,7 +24,10 @@ import numpy as np
 from llvmlite import binding as llvm
 from numba import types
 
-_JIT = dict(cache=True, nogil=True, error_model="numpy")
+# How every Numba helper of gradcomp is compiled (kernels.py and optim.py use these too).
+# error_model="numpy": division by zero gives inf/nan as in NumPy instead of a Python
+# exception; the check it removes is what keeps LLVM from vectorising loops that divide.
+JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS enum values
 SYMBOLS = {np.float32: "gradcomp_cblas_sgemm", np.float64: "gradcomp_cblas_dgemm"}
@@ -115,7 +118,7 @@ def _cblas_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
     raise NotImplementedError("called from Numba kernels only")
 
 
-@numba.extending.overload(_cblas_gemm, jit_options=_JIT)
+@numba.extending.overload(_cblas_gemm, jit_options=JIT)
 def _cblas_gemm_overload(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
     function = _sgemm if beta == types.float32 else _dgemm
 
@@ -126,7 +129,7 @@ def _cblas_gemm_overload(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc
     return call
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _layout(x):
     """How BLAS reads the 2-D array ``x``: (transposed?, leading dimension), or (-1, 0) when
     its strides fit neither row- nor column-major storage."""
@@ -144,7 +147,7 @@ def _readable(x):
     raise NotImplementedError("called from Numba kernels only")
 
 
-@numba.extending.overload(_readable, jit_options=_JIT)
+@numba.extending.overload(_readable, jit_options=JIT)
 def _readable_overload(x):
     if x.layout in "CF":  # known at compile time: no copy to compile (most kernel operands)
         return lambda x: x
@@ -157,7 +160,7 @@ def gemm(a, b, out, beta):
     out[...] = a @ b if beta == 0 else a @ b + beta * out  # the same, in plain Python
 
 
-@numba.extending.overload(gemm, jit_options=_JIT)
+@numba.extending.overload(gemm, jit_options=JIT)
 def _gemm_overload(a, b, out, beta):
     if out.layout == "C":
         return lambda a, b, out, beta: _gemm_rows(_readable(a), _readable(b), out, beta)
@@ -170,7 +173,7 @@ def _gemm_overload(a, b, out, beta):
     return through_temporary
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _gemm_rows(a, b, out, beta):
     trans_a, lda = _layout(a)
     trans_b, ldb = _layout(b)

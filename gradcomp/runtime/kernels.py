@@ -19,17 +19,13 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from . import blas
-from .blas import gemm
+from .blas import JIT, gemm
 
 # A digest of the helpers' source, written into every generated kernel: Numba links a helper's
 # machine code into each kernel that calls it, so a kernel cached before the helpers changed
 # must not be loaded after (its source, and so its cache entry, differ).
 HELPERS_VERSION = hashlib.sha256(b"".join(
     Path(module).read_bytes() for module in (__file__, blas.__file__))).hexdigest()[:12]
-
-# error_model="numpy": division by zero gives inf/nan as in NumPy instead of a Python
-# exception; the check it removes is what keeps LLVM from vectorising loops that divide.
-_JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 # tanh is the largest elementwise cost of the window classifier, and libm's scalar tanh
 # (about 15 ns an element) keeps LLVM from vectorising the loop that calls it. Both versions
@@ -97,7 +93,7 @@ def _tanh_float64_impl():
     return tanh_float64
 
 
-@overload(tanh, jit_options=_JIT)
+@overload(tanh, jit_options=JIT)
 def _tanh_overload(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return _tanh_float32_impl()
@@ -114,7 +110,7 @@ class CallRejected(Exception):
     """
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def in_range(index, bound):
     """Whether every entry of a 1-D int array lies in [0, bound) (a kernel's entry check)."""
     low, high = 0, 0
@@ -124,7 +120,7 @@ def in_range(index, bound):
     return low >= 0 and high < bound
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def overlaps(starts, sizes, buffers):
     """Whether any of the last ``buffers`` memory ranges [start, start + size) overlaps another
     range (a kernel's check that the caller's gradient buffers alias nothing it reads).
@@ -139,7 +135,7 @@ def overlaps(starts, sizes, buffers):
     return False
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def index_range(index):
     """(min, max) of a 1-D int array in one pass (the Python validator's range check)."""
     low = high = index[0]
@@ -157,7 +153,7 @@ def index_range(index):
 # An inner dimension of 1 (the weight gradient of a batch of one) is an outer product: a plain
 # loop gives the same bits as BLAS (each entry is one product) without its call overhead,
 # 2.8 -> 2.1 us (float32) and 5.5 -> 3.8 us (float64) for the 100 x 250 weight gradient.
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def matmul(a, b):
     """``a @ b`` for 2-D arrays, by BLAS."""
     out = np.empty((a.shape[0], b.shape[1]), a.dtype)
@@ -165,7 +161,7 @@ def matmul(a, b):
     return out
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def matmul_into(a, b, out):
     """``out[:] = a @ b`` for 2-D arrays, by BLAS, without a new array."""
     if a.shape[1] == 1:
@@ -174,7 +170,7 @@ def matmul_into(a, b, out):
         gemm(a, b, out, 0.0)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def matmul_add(a, b, out):
     """``out += a @ b`` for 2-D arrays, by BLAS (a tile's part of a sum over the rows)."""
     gemm(a, b, out, 1.0)
@@ -196,7 +192,7 @@ def dot_add(a, b, out):
 
 
 # In kernels, 1-D operands become 2-D views (a row or a column) for the same BLAS call.
-@overload(dot, jit_options=_JIT)
+@overload(dot, jit_options=JIT)
 def _dot_overload(a, b):
     if a.ndim == 1 and b.ndim == 1:
         def inner(a, b):
@@ -209,17 +205,17 @@ def _dot_overload(a, b):
     return lambda a, b: matmul(_as_row(a), b).reshape(b.shape[1])
 
 
-@overload(dot_into, jit_options=_JIT)
+@overload(dot_into, jit_options=JIT)
 def _dot_into_overload(a, b, out):
     return lambda a, b, out: _vector_gemm(a, b, out, 0.0)
 
 
-@overload(dot_add, jit_options=_JIT)
+@overload(dot_add, jit_options=JIT)
 def _dot_add_overload(a, b, out):
     return lambda a, b, out: _vector_gemm(a, b, out, 1.0)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _vector_gemm(a, b, out, beta):
     """``out = a @ b + beta * out`` for a matrix and a vector (either way round)."""
     if a.ndim == 2:
@@ -228,17 +224,17 @@ def _vector_gemm(a, b, out, beta):
         gemm(_as_row(a), b, out.reshape((1, out.shape[0])), beta)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _as_row(vector):
     return np.ascontiguousarray(vector).reshape((1, vector.shape[0]))
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _as_column(vector):
     return np.ascontiguousarray(vector).reshape((vector.shape[0], 1))
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _outer(a, b, out):
     for i in range(a.shape[0]):
         scale = a[i, 0]
@@ -271,7 +267,7 @@ def _prefetch(typingctx, table, row, column):
 _PREFETCH_ROWS_AHEAD = 16  # measured best of 4..32 for 50-wide rows of a 400,000-row table
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def gather_rows(table, index):
     """``table[index]`` for a 2-D table and a 1-D index (the embedding lookup).
 
@@ -293,7 +289,7 @@ def gather_rows(table, index):
     return out
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def scatter_rows(out, slot, values):
     """``out[slot[k]] += values[k]`` for every k: rows added into a table."""
     for k in range(slot.shape[0]):
@@ -302,7 +298,7 @@ def scatter_rows(out, slot, values):
             out[row, j] += values[k, j]
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def row_slots(index):
     """The distinct rows of ``index`` (in order of first lookup) and each lookup's slot.
 
@@ -333,7 +329,7 @@ def row_slots(index):
     return slot, distinct[:count]
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def pick_columns(x, labels):
     """``x[i, labels[i]]`` for each row i."""
     out = np.empty(x.shape[0], x.dtype)
@@ -342,7 +338,7 @@ def pick_columns(x, labels):
     return out
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def unpick_columns(g, labels, columns):
     """Zeros of shape (len(g), columns) holding ``g[i]`` at ``[i, labels[i]]``."""
     out = np.zeros((g.shape[0], columns), g.dtype)
