@@ -3,8 +3,8 @@
 Numba's ``np.dot`` calls SciPy's copy of OpenBLAS, which keeps a thread pool of its own beside
 NumPy's. An idle OpenBLAS pool spins for a while after each call, so a program that mixes NumPy
 products with gradcomp kernels had two pools fighting for the cores: on 2 cores, a 256 x 250 x 100
-product in a kernel took a median of 330 to 7,700 us within a second of NumPy products, against
-90 us alone. Calling NumPy's own library leaves one pool, and gives the same bits as NumPy.
+product in a kernel took a median of 330 to 7,700 us in the 0.3 s after NumPy products, against
+about 100 us after products of its own pool. Calling NumPy's own library leaves one pool, and gives the same bits as NumPy.
 
 The kernels call ``cblas_sgemm`` / ``cblas_dgemm`` by the symbol names below, registered with
 LLVM when this module is imported, so cached kernels link by name in every process. When
