@@ -24,10 +24,10 @@ import numpy as np
 
 from . import compile
 from .models import WindowConfig, init_params, window_classifier_loss
+from .optim import Adam
 from .runtime.blas import BACKEND
 from .runtime.compiled import RowGradient
 from .testing import as_dense
-from .optim import Adam
 
 CFG = WindowConfig(window=2, dim=50, hidden=100, classes=5)
 

@@ -18,9 +18,9 @@ import sympy
 from .. import __version__
 from ..sympy_bridge import arg_symbols
 from ..ir import FLOAT, Node, Op, describe, format_shape, node_ids
+from ..runtime.kernels import HELPERS_VERSION
 from .entry import entry_lines
 from .tiling import PRE, POST, ROW, SUM, TILE_ROWS, Tiling, plan_tiling
-from ..runtime.kernels import HELPERS_VERSION
 from .naming import HELPERS, Namer
 from .printer import print_scalar
 from .schedule import Schedule, make_schedule
