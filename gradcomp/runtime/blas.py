@@ -33,10 +33,11 @@ ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS enum values
 SYMBOLS = {np.float32: "gradcomp_cblas_sgemm", np.float64: "gradcomp_cblas_dgemm"}
 
 
-def _signature(real):
+def _signature(real, address=types.uintp):
     """cblas_?gemm(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc),
-    with 64-bit ints (the ILP64 interface NumPy's OpenBLAS has); pointers as addresses."""
-    i32, i64, address = types.int32, types.int64, types.uintp
+    with 64-bit ints (the ILP64 interface NumPy's OpenBLAS has); pointers as ``address``
+    (plain addresses for the kernels' calls, typed pointers for the np.dot callbacks)."""
+    i32, i64 = types.int32, types.int64
     return types.void(i32, i32, i32, i64, i64, i64, real, address, i64, address, i64, real,
                       address, i64)
 
@@ -75,11 +76,7 @@ def _np_dot_callbacks() -> dict:
     compute the product with Numba's np.dot."""
     addresses = {}
     for real, numba_real in ((np.float32, types.float32), (np.float64, types.float64)):
-        i32, i64, pointer = types.int32, types.int64, types.CPointer(numba_real)
-        signature = types.void(i32, i32, i32, i64, i64, i64, numba_real, pointer, i64, pointer,
-                               i64, numba_real, pointer, i64)
-
-        @numba.cfunc(signature, cache=True)
+        @numba.cfunc(_signature(numba_real, types.CPointer(numba_real)), cache=True)
         def gemm(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
             a_rows, a_cols = (m, k) if trans_a == NO_TRANS else (k, m)
             b_rows, b_cols = (k, n) if trans_b == NO_TRANS else (n, k)

@@ -200,9 +200,18 @@ def _dot_overload(a, b):
             gemm(_as_row(a), _as_column(b), out, 0.0)
             return out[0, 0]
         return inner
-    if a.ndim == 2:
-        return lambda a, b: matmul(a, _as_column(b)).reshape(a.shape[0])
-    return lambda a, b: matmul(_as_row(a), b).reshape(b.shape[1])
+
+    def matrix_vector(a, b):
+        out = np.empty(a.shape[0], a.dtype)
+        _vector_gemm(a, b, out, 0.0)
+        return out
+
+    def vector_matrix(a, b):
+        out = np.empty(b.shape[1], a.dtype)
+        _vector_gemm(a, b, out, 0.0)
+        return out
+
+    return matrix_vector if a.ndim == 2 else vector_matrix
 
 
 @overload(dot_into, jit_options=JIT)
