@@ -8,6 +8,7 @@ __version__ = "0.1.0"  # first: codegen stamps it into generated files
 
 from .autodiff import grad
 from .errors import (
+    CacheWarning,
     CompileError,
     DataError,
     GradcompError,

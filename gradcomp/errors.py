@@ -49,3 +49,7 @@ def describe_array(value) -> str:
     return (f"{value.dtype} array of shape {value.shape}"
             + ("" if value.flags.c_contiguous else ", not C-contiguous")
             + ("" if value.flags.writeable else ", read-only"))
+
+
+class CacheWarning(UserWarning):
+    """A damaged file in the kernel cache was discarded and rebuilt."""

@@ -18,7 +18,8 @@ from typing import Callable, Sequence
 import sympy
 
 from .errors import IRError, ShapeError
-from .ir import FLOAT, INT, Dim, Node, Op, Shape, broadcast_shapes, dims_product, format_shape
+from .ir import (FLOAT, INT, Dim, Node, Op, Shape, broadcast_shapes, dims_product, format_shape,
+                 product_dim)
 from .sympy_bridge import arg_symbols
 
 Operand = Node | Real
@@ -43,8 +44,13 @@ def _check_shape(shape, what: str) -> Shape:
             raise ShapeError(f"{what}: dim {d!r} is neither an int nor a name")
         if isinstance(d, int) and d < 1:
             raise ShapeError(f"{what}: dim {d} must be at least 1")
-        if isinstance(d, str) and not d.isidentifier():
-            raise ShapeError(f"{what}: named dim {d!r} must be an identifier such as 'B'")
+        if isinstance(d, str):
+            factors = [f.strip() for f in d.split("*")]
+            if not all(f.isidentifier() or f.isdigit() and int(f) >= 1 for f in factors) \
+                    or not any(f.isidentifier() for f in factors):
+                raise ShapeError(f"{what}: named dim {d!r} must be an identifier such as 'B' "
+                                 "or a product of them such as 'B*T'")
+            d = product_dim(*(int(f) if f.isdigit() else f for f in factors))
         dims.append(d)
     return tuple(dims)
 
@@ -337,19 +343,41 @@ def keepdims(reduced: Node, x: Node, axes: tuple[int, ...]) -> Node:
 
 
 def matmul(a: Node, b: Node) -> Node:
-    """NumPy matmul for 1-D and 2-D operands; the inner dims must be equal."""
+    """NumPy matmul: 1-D and 2-D operands, and two batched forms for sequences.
+
+    ``(..., m, k) @ (k, n) -> (..., m, n)`` (and ``@ (k,) -> (..., m)``): the leading dims
+    are rows, one product over all of them. ``(..., m, k) @ (..., k, n) -> (..., m, n)``
+    with the same batch dims on both sides: one product per batch element.
+    """
     a, b = _node(a, "matmul"), _node(b, "matmul")
     for x in (a, b):
-        if x.dtype != FLOAT or x.ndim not in (1, 2):
-            raise ShapeError(f"matmul takes 1-D or 2-D float arrays, got {x!r}")
-    inner_a = a.shape[-1]
-    inner_b = b.shape[0]
-    if inner_a != inner_b:
+        if x.dtype != FLOAT or x.ndim == 0:
+            raise ShapeError(f"matmul takes float arrays of rank >= 1, got {x!r}")
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
         raise ShapeError(
             f"matmul: inner dims differ: {format_shape(a.shape)} @ {format_shape(b.shape)}"
         )
-    shape = a.shape[:-1] + b.shape[1:]
+    if b.ndim <= 2:
+        shape = a.shape[:-1] + b.shape[1:]
+    elif a.ndim == b.ndim and a.shape[:-2] == b.shape[:-2]:
+        shape = a.shape[:-1] + b.shape[-1:]
+    else:
+        raise ShapeError(
+            f"matmul: {format_shape(a.shape)} @ {format_shape(b.shape)}: a batched right "
+            "operand needs a left one with the same batch dims, (..., m, k) @ (..., k, n)"
+        )
     return Node.make(Op.MATMUL, (a, b), shape, FLOAT)
+
+
+def swap_last(x: Node) -> Node:
+    """``x`` with its last two axes swapped (each matrix of a batch transposed)."""
+    perm = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    return transpose(x, perm)
+
+
+def rows(x: Node) -> Node:
+    """``x`` as a 2-D array: every leading dim folded into one (``(B, T, D) -> (B*T, D)``)."""
+    return reshape(x, (product_dim(*x.shape[:-1]), x.shape[-1]))
 
 
 def transpose(x: Node, perm: Sequence[int] | None = None) -> Node:

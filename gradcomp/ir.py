@@ -211,10 +211,40 @@ def dims_product(shape: Shape) -> tuple[int, tuple[str, ...]]:
     count, names = 1, []
     for d in shape:
         if isinstance(d, str):
-            names.append(d)
+            for factor in d.split("*"):
+                if factor.isdigit():
+                    count *= int(factor)
+                else:
+                    names.append(factor)
         else:
             count *= d
     return count, tuple(sorted(names))
+
+
+def product_dim(*dims: Dim) -> Dim:
+    """The dim holding as many elements as ``dims`` together: an int, a name, or a product
+    of names such as ``"B*T"`` (an int factor first: ``"5*B"``), in one canonical spelling."""
+    count, names = dims_product(dims)
+    if not names:
+        return count
+    return "*".join(([str(count)] if count != 1 else []) + list(names))
+
+
+def is_product(d: Dim) -> bool:
+    """Whether ``d`` is a product of dims (``"B*T"``) rather than an int or a single name."""
+    return isinstance(d, str) and "*" in d
+
+
+def dim_value(d: Dim, dims: dict[str, int]) -> int:
+    """The size of ``d`` with the named dims bound as in ``dims``."""
+    if isinstance(d, int):
+        return d
+    if not is_product(d):
+        return dims[d]
+    count, names = dims_product((d,))
+    for name in names:
+        count *= dims[name]
+    return count
 
 
 def toposort(outputs: Iterable[Node]) -> list[Node]:

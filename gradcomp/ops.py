@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .ir import Node, Op
+from .ir import Node, Op, dim_value
 from .sympy_bridge import numpy_function
 
 
@@ -23,7 +23,7 @@ class OpDef:
 
 
 def concrete_shape(shape, dims: dict) -> tuple[int, ...]:
-    return tuple(dims[d] if isinstance(d, str) else d for d in shape)
+    return tuple(dim_value(d, dims) for d in shape)
 
 
 def _map(node, args, dims, dtype):

@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 import sympy
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from . import __version__
 from .errors import UnsupportedError
@@ -50,18 +51,37 @@ def partial(fn: sympy.Lambda, index: int) -> sympy.Expr:
     """
     from .runtime.compile import cache_dir, source_key, write_atomic
 
-    key = f"{__version__} {sympy.__version__} {sympy.srepr(fn)} {index}"
+    key = f"partial-v2 {__version__} {sympy.__version__} {sympy.srepr(fn)} {index}"
     path = cache_dir() / f"d_{source_key(key)}.txt"
-    try:
-        return sympy.sympify(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, sympy.SympifyError, SyntaxError, TypeError):
-        pass  # not cached yet (or unreadable): derive it below
+    cached = _read_partial(path, key)
+    if cached is not None:
+        return cached
     derived = _derive_partial(fn, index)
-    try:
-        write_atomic(path, sympy.srepr(derived))
+    text = sympy.srepr(derived)
+    try:  # the first line names what the second is: a file of another key or half written
+        write_atomic(path, f"{source_key(key + text)}\n{text}")  # is seen to be damaged
     except OSError:
         pass  # a cache that cannot be written only costs the next process time
     return derived
+
+
+def _read_partial(path, key: str) -> sympy.Expr | None:
+    """The cached partial in ``path``, or None if it is missing or damaged (then warned)."""
+    from .runtime.compile import source_key, warn_damaged
+
+    try:
+        check, text = path.read_bytes().decode("utf-8").split("\n", 1)
+    except OSError:
+        return None  # not cached yet
+    except (UnicodeDecodeError, ValueError):
+        check, text = "", ""
+    if check == source_key(key + text):
+        try:
+            return sympy.sympify(text)
+        except (sympy.SympifyError, SyntaxError, TypeError, ValueError):
+            pass
+    warn_damaged(path, "it does not hold the partial derivative it is named for")
+    return None
 
 
 def _derive_partial(fn: sympy.Lambda, index: int) -> sympy.Expr:
@@ -152,7 +172,7 @@ def from_sympy(expr) -> "object":
 _SUPPORTED = (
     sympy.MatrixSymbol, sympy.Symbol, sympy.Number, sympy.NumberSymbol, sympy.Add,
     sympy.MatAdd, sympy.Mul, sympy.HadamardProduct, sympy.HadamardPower, sympy.MatMul,
-    sympy.Pow, sympy.Transpose,
+    sympy.Pow, sympy.Transpose, MatrixElement,
     sympy.Max, sympy.Min, *_SCALAR_FUNCTIONS,
 )
 
@@ -162,13 +182,19 @@ def _check_supported(item) -> None:
         raise UnsupportedError(
             f"from_sympy does not support {type(item).__name__} (in {item}); supported: "
             "numbers, symbols, + - * / **, exp log sin cos tan tanh sqrt Abs Max Min, "
-            "MatrixSymbol, MatMul, MatAdd, Transpose, HadamardProduct, HadamardPower"
+            "MatrixSymbol, MatMul, MatAdd, Transpose, HadamardProduct, HadamardPower, "
+            "M[i, j] with int i, j"
         )
+    if isinstance(item, MatrixElement) and not all(
+            isinstance(k, sympy.Integer) for k in (item.i, item.j)):
+        raise UnsupportedError(f"from_sympy takes matrix elements at int positions, got {item}")
 
 
 def _children(item) -> tuple:
     if isinstance(item, (sympy.Symbol, sympy.MatrixSymbol, sympy.Number, sympy.NumberSymbol)):
         return ()
+    if isinstance(item, MatrixElement):
+        return (item.parent,)  # its positions are ints, read off the item
     return tuple(item.args)
 
 
@@ -191,6 +217,12 @@ def _convert(item, args: list, F):
         return F.power(args[0], args[1])
     if isinstance(item, sympy.Transpose):
         return F.transpose(args[0])
+    if isinstance(item, MatrixElement):  # M[i, j]: a 1x1 slice, as a scalar
+        (i, j), matrix = (int(item.i), int(item.j)), args[0]
+        if matrix.ndim != 2:
+            raise UnsupportedError(f"from_sympy: {item} indexes {matrix!r}, not a matrix")
+        row = F.slice_axis(F.slice_axis(matrix, 0, i, i + 1), 1, j, j + 1)
+        return F.reshape(row, ())
     if isinstance(item, sympy.Max):
         return functools.reduce(F.maximum, args)
     if isinstance(item, sympy.Min):

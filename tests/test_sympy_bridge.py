@@ -85,6 +85,7 @@ def test_simplified_partials_are_kept_on_disk_and_read_back(tmp_path, monkeypatc
     monkeypatch.setenv("GRADCOMP_CACHE_DIR", str(tmp_path))
     files[0].write_text("Add(Integer(")  # a corrupt entry is derived again and rewritten
     sympy_bridge.partial.cache_clear()
-    assert [sympy_bridge.partial(fn, i) for fn, i in wanted] == derived
-    assert sympy.sympify(files[0].read_text()) in derived
+    with pytest.warns(gc.CacheWarning, match=files[0].name):
+        assert [sympy_bridge.partial(fn, i) for fn, i in wanted] == derived
+    assert sympy.sympify(files[0].read_text().split("\n", 1)[1]) in derived
     sympy_bridge.partial.cache_clear()

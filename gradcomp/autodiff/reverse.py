@@ -46,6 +46,12 @@ def resolve_wrt(output: Node, wrt) -> list[Node]:
     return chosen
 
 
+def unused_inputs(output: Node, wrt: list[Node]) -> list[Node]:
+    """The ``wrt`` inputs ``output`` does not read: accepted by calls, their gradient zeros."""
+    used = set(inputs_of([output]))
+    return [w for w in wrt if w not in used]
+
+
 def check_unique_names(inputs: Sequence[Node]) -> None:
     seen: dict[str, Node] = {}
     for node in inputs:

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import sympy
 
 from .. import frontend as F
-from ..ir import Node, Op
+from ..ir import Node, Op, product_dim
 from ..sympy_bridge import OUT, UPSTREAM, arg_symbols, partial
 
 Rule = Callable[[Node, Node], tuple[Optional[Node], ...]]
@@ -79,6 +79,13 @@ def _broadcast(node, g):
 @vjp(Op.MATMUL)
 def _matmul(node, g):
     a, b = node.args
+    if a.ndim > 2 and b.ndim > 2:  # one product per batch element
+        return F.matmul(g, F.swap_last(b)), F.matmul(F.swap_last(a), g)
+    if a.ndim > 2:  # rows of a times b: b's adjoint sums over every row, one product
+        da = F.matmul(g, F.transpose(b)) if b.ndim == 2 else \
+            F.mul(F.reshape(g, g.shape + (1,)), b)
+        g_rows = F.rows(g) if b.ndim == 2 else F.reshape(g, (product_dim(*g.shape),))
+        return da, F.matmul(F.transpose(F.rows(a)), g_rows)
     if a.ndim == 2 and b.ndim == 2:
         return F.matmul(g, F.transpose(b)), F.matmul(F.transpose(a), g)
     if a.ndim == 2:  # (m, k) @ (k,) -> (m,)

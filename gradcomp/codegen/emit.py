@@ -17,7 +17,7 @@ import sympy
 
 from .. import __version__
 from ..sympy_bridge import arg_symbols
-from ..ir import FLOAT, Node, Op, describe, format_shape, node_ids
+from ..ir import FLOAT, Node, Op, describe, format_shape, is_product, node_ids
 from ..runtime.kernels import HELPERS_VERSION
 from .entry import entry_lines
 from .tiling import PRE, POST, ROW, SUM, TILE_ROWS, Tiling, plan_tiling
@@ -61,8 +61,13 @@ def emit_kernel(
     rows: set[str] = frozenset(),
     function: str = "loss_and_grads",
     fuse: bool = True,
+    unused: list[Node] = (),
 ) -> KernelSource:
-    """Source of ``function(*inputs) -> (loss, *grads)``; ``rows`` names row-gradient inputs."""
+    """Source of ``function(*inputs) -> (loss, *grads)``; ``rows`` names row-gradient inputs.
+
+    ``unused`` are inputs the caller passes that the graph does not read (a ``wrt`` input the
+    loss does not depend on): parameters of the kernel all the same, checked like the others.
+    """
     row_terms = {w.name: scatter_terms(g) for w, g in zip(wrt, grads) if w.name in rows}
     outputs: list[Node] = []
     for w, g in zip(wrt, grads):
@@ -70,7 +75,7 @@ def emit_kernel(
             outputs.extend(n for t in row_terms[w.name] for n in t.args)
         else:
             outputs.append(g)
-    schedule = make_schedule(loss, outputs, fuse)
+    schedule = make_schedule(loss, outputs, fuse, unused)
     writer = _Writer(schedule)
     if writer.computes(loss):
         writer.name(loss, "loss")
@@ -186,12 +191,16 @@ class _Writer:
         return self.names[id(node)]
 
     def dim(self, d) -> str:
-        return str(d) if isinstance(d, int) else self.dims[d]
+        if isinstance(d, int):
+            return str(d)
+        if is_product(d):  # "B*T": the product of the variables holding B and T
+            return "(" + " * ".join(f if f.isdigit() else self.dims[f] for f in d.split("*")) + ")"
+        return self.dims[d]
 
     def helper_int(self, d) -> str:
         """A dim (or count) passed to a helper: a fixed one as ``np.int64(n)``, since Numba
         compiles a helper afresh for every distinct literal int it is called with."""
-        return f"np.int64({d})" if isinstance(d, int) else self.dims[d]
+        return f"np.int64({d})" if isinstance(d, int) else self.dim(d)
 
     def shape(self, shape) -> str:
         inner = ", ".join(self.dim(d) for d in shape)
@@ -450,6 +459,9 @@ class _Writer:
         return self.var(node)
 
     def _emit_matmul(self, node: Node, name: str) -> None:
+        if node.args[0].ndim > 2:
+            self._emit_batched_matmul(node, name)
+            return
         a, b = (self._operand(x) for x in node.args)
         helper = "matmul" if all(x.ndim == 2 for x in node.args) else "dot"
         if self._accumulates(node):  # x.T @ y over the rows: the first tile writes, others add
@@ -459,6 +471,27 @@ class _Writer:
             self.lines.append(f"{helper}_into({a}, {b}, {name})")
         else:
             self.lines.append(f"{name} = {helper}({a}, {b})")
+
+    def _emit_batched_matmul(self, node: Node, name: str) -> None:
+        """``(..., m, k) @ (k, n)``: one product over all the rows; ``(..., m, k) @
+        (..., k, n)``: one product per batch element, into the rows of the result."""
+        a, b = node.args
+        out = name
+        if id(node) not in self.buffers:
+            self.lines.append(f"{name} = np.empty({self.shape(node.shape)}, dt)")
+        if b.ndim <= 2:
+            helper = "matmul" if b.ndim == 2 else "dot"
+            rows = self.count(a.shape[:-1])
+            a_rows = _tuple([rows, self.dim(a.shape[-1])])
+            out_rows = _tuple([rows] + [self.dim(d) for d in b.shape[1:]])
+            self.lines.append(f"{helper}_into({self.var(a)}.reshape({a_rows}), "
+                              f"{self._operand(b)}, {out}.reshape({out_rows}))")
+            return
+        batch = self.count(a.shape[:-2])
+        views = [f"{self.var(x)}.reshape({_tuple([batch] + [self.dim(d) for d in x.shape[-2:]])})"
+                 for x in (a, b, node)]
+        self.lines += [f"for i0 in range({batch}):  # one product per batch element",
+                       f"    matmul_into({views[0]}[i0], {views[1]}[i0], {views[2]}[i0])"]
 
     def _flat_rows(self, node: Node) -> str:
         """``node`` viewed as a 2-D array of rows (its first dim by the rest)."""
@@ -578,6 +611,10 @@ class _Writer:
             values_2d = f"{self.var(values)}.reshape(({n}, {block.width}))"
             self.lines.append(f"scatter_rows({block.rows}, {part}, {values_2d})")
             start = whole if start == "0" else f"{start} + {whole}"
+
+
+def _tuple(items: list[str]) -> str:
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
 @dataclass

@@ -9,7 +9,7 @@ the caller re-validates it in Python to name the offending input (``runtime/comp
 from __future__ import annotations
 
 from ..indexing import index_checks
-from ..ir import Node
+from ..ir import Node, is_product
 
 
 def entry_lines(writer, inputs: list[Node]) -> list[str]:
@@ -17,19 +17,18 @@ def entry_lines(writer, inputs: list[Node]) -> list[str]:
     lines: list[str] = []
     holders = [(writer.names[id(n)], n.shape) for n in inputs] + writer.buffer_params
     wrong: list[str] = []  # what makes the kernel refuse the call, one line per array
-    for var, shape in holders:
-        conditions = []
+    bound_by: set[tuple[str, int]] = set()  # (array, axis) a named dim was read from
+    for var, shape in holders:  # single names first: products ("B*T") are checked below
         for axis, d in enumerate(shape):
-            read = f"{var}.shape[{axis}]"
-            if isinstance(d, int):
-                conditions.append(f"{read} != {d}")
-            elif d in writer.dims:
-                conditions.append(f"{read} != {writer.dims[d]}")
-            else:
+            if isinstance(d, str) and not is_product(d) and d not in writer.dims:
                 if not writer.dims:
                     lines.append("# named dims, read from the arrays (one kernel serves every size)")
                 writer.dims[d] = writer.namer.fresh(d)
-                lines.append(f"{writer.dims[d]} = {read}")
+                lines.append(f"{writer.dims[d]} = {var}.shape[{axis}]")
+                bound_by.add((var, axis))
+    for var, shape in holders:
+        conditions = [f"{var}.shape[{axis}] != {writer.dim(d)}" for axis, d in enumerate(shape)
+                      if (var, axis) not in bound_by]
         if conditions:
             wrong.append(" or ".join(conditions))
     if writer.dims:

@@ -27,9 +27,13 @@ class Schedule:
         return id(node) in self.forward
 
 
-def make_schedule(loss: Node, outputs: list[Node], fuse: bool = True) -> Schedule:
-    """Schedule the loss and the output nodes; ``fuse=False`` names every node (debugging)."""
-    forward_order = toposort([loss])
+def make_schedule(loss: Node, outputs: list[Node], fuse: bool = True,
+                  unused: list[Node] = ()) -> Schedule:
+    """Schedule the loss and the output nodes; ``fuse=False`` names every node (debugging).
+
+    ``unused`` inputs (read by no node) come first: they are parameters all the same.
+    """
+    forward_order = [n for n in unused if n.op is Op.INPUT] + toposort([loss])
     forward = {id(n) for n in forward_order}
     order = forward_order + [n for n in toposort(outputs) if id(n) not in forward]
     users: dict[int, list[Node]] = {id(n): [] for n in order}

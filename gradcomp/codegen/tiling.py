@@ -52,7 +52,8 @@ def plan_tiling(schedule, roots: list[Node], row_indices: list[Node]) -> Tiling 
     """
     candidates = []
     for node in schedule.order:
-        if node.op is Op.INPUT and node.ndim and isinstance(node.shape[0], str):
+        if node.op is Op.INPUT and node.ndim and isinstance(node.shape[0], str) \
+                and "*" not in node.shape[0]:  # a product of dims is not a batch of rows
             if node.shape[0] not in candidates:
                 candidates.append(node.shape[0])
     for dim in candidates:

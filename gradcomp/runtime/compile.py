@@ -14,10 +14,11 @@ import importlib.util
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from types import ModuleType
 
-from ..errors import CompileError
+from ..errors import CacheWarning, CompileError
 
 MODULE_PREFIX = "gradcomp_kernel_"
 
@@ -65,10 +66,11 @@ def write_source(source: str) -> Path:
     """The cache file holding exactly ``source``, written atomically if missing or corrupt."""
     path = cache_dir() / f"k_{source_key(source)}.py"
     try:
-        if path.read_text(encoding="utf-8") == source:
+        if path.read_bytes() == source.encode("utf-8"):
             return path
-    except (OSError, UnicodeDecodeError):
-        pass  # missing or unreadable: (re)write it below
+        warn_damaged(path, "its text is not the source it is named for")
+    except OSError:
+        pass  # missing: write it below
     try:
         write_atomic(path, source)
     except OSError as error:
@@ -104,3 +106,55 @@ def load_module(source: str) -> ModuleType:
         del sys.modules[name]
         raise CompileError(f"the generated module {path} failed to import: {error}") from error
     return module
+
+
+def warn_damaged(path: Path, why: str) -> None:
+    warnings.warn(f"gradcomp cache file {path} was damaged ({why}); discarded and rebuilt",
+                  CacheWarning, stacklevel=3)
+
+
+MAX_REPAIRS = 8  # damaged Numba cache files discarded per compile before giving up
+
+
+def compile_types(dispatcher, types: tuple) -> None:
+    """``dispatcher.compile(types)``, discarding damaged Numba cache files on the way.
+
+    Numba unpickles its cache files (a kernel's, or a helper's it links in) without asking
+    whether they are whole; a crash mid-write or a full disk leaves files that make it raise.
+    Such an error comes from inside Numba's cache object: its files are removed, with one
+    warning each, and the compile is tried again (it then compiles and writes them anew).
+    """
+    for _ in range(MAX_REPAIRS):
+        try:
+            dispatcher.compile(types)
+            return
+        except Exception as error:  # noqa: BLE001 - re-raised unless it is a damaged cache
+            damaged, stale = _cache_files_in(error.__traceback__)
+            if not damaged:
+                raise
+            for path in damaged:
+                warn_damaged(path, f"Numba could not load it: {type(error).__name__}")
+            for path in damaged + stale:
+                path.unlink(missing_ok=True)
+    dispatcher.compile(types)
+
+
+def _cache_files_in(traceback) -> tuple[list[Path], list[Path]]:
+    """The Numba cache file whose loading raised, found from the failing frames, and the
+    index that points to it (discarded with it, so no other entry points to a lost file)."""
+    from numba.core.caching import IndexDataCacheFile
+
+    damaged: list[Path] = []
+    index: list[Path] = []
+    while traceback is not None:
+        frame = traceback.tb_frame
+        owner = frame.f_locals.get("self")
+        cache_file = getattr(owner, "_cache_file", owner)
+        if isinstance(cache_file, IndexDataCacheFile):
+            index = [Path(cache_file._index_path)]
+            if frame.f_code.co_name == "_load_data" and "path" in frame.f_locals:
+                damaged = [Path(frame.f_locals["path"])]
+        traceback = traceback.tb_next
+    if index and not damaged:  # the index itself, or an entry it loaded that did not rebuild
+        return index, []
+    return damaged, index

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ..autodiff.reverse import check_loss, grad, resolve_wrt
+from ..autodiff.reverse import check_loss, grad, resolve_wrt, unused_inputs
 from ..codegen import KernelSource, emit_kernel
 from ..codegen.emit import scatter_terms
 from ..errors import CompileError, InputError, NotDifferentiableError, describe_array
 from ..ir import Node, Op
 from ..ops import concrete_shape
 from ..testing import finite_difference_errors, to_float64
-from .compile import load_module, write_source
+from .compile import compile_types, load_module, write_source
 from .interp import Interpreted, as_result, evaluate
 from .kernels import CallRejected
 from .signature import Bound, Signature
@@ -114,9 +114,11 @@ class _Kernel:
             if types not in dispatcher.overloads:  # a dtype not compiled (or cached) yet
                 with self._compiling:
                     dispatcher.disable_compile(False)
-                    dispatcher.compile(types)
+                    compile_types(dispatcher, types)
                     dispatcher.disable_compile(True)  # from now on only here
-                    self._sealed = self._direct
+            # The dispatcher now holds these types, whoever compiled or loaded them (another
+            # instance of the same loss shares the module): calls may go to it directly.
+            self._sealed = self._direct
             return dispatcher(*args)
         except CallRejected:
             raise CompileError(
@@ -170,13 +172,13 @@ class CompiledForward:
     a trained model predicts from."""
 
     def __init__(self, expr: Node, function: str = "forward", fuse: bool = True,
-                 jit: bool = True):
+                 jit: bool = True, unused: list[Node] = ()):
         if not isinstance(expr, Node):
             raise NotDifferentiableError(f"compile_forward takes a gradcomp expression, got {expr!r}")
         self.expr = expr
-        self.signature = Signature([expr])
-        self._kernel = _Kernel(emit_kernel(expr, [], [], function=function, fuse=fuse),
-                               self.signature, jit)
+        self.signature = Signature(list(unused) + [expr])
+        self._kernel = _Kernel(emit_kernel(expr, [], [], function=function, fuse=fuse,
+                                           unused=unused), self.signature, jit)
 
     def __call__(self, **inputs):
         return as_result(self._kernel(inputs)[0][0], self.expr)
@@ -202,10 +204,12 @@ class CompiledGradient:
         self.rows = {
             w.name for w, g in zip(self.wrt, self.grads) if rows and scatter_terms(g)
         }
-        self.signature = Signature([loss] + self.grads)
-        self._kernel = _Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse),
-                               self.signature, jit)
-        self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit)
+        unused = unused_inputs(loss, self.wrt)
+        self.signature = Signature(unused + [loss] + self.grads)
+        self._kernel = _Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse,
+                                           unused=unused), self.signature, jit)
+        self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit,
+                                        unused=unused)
         by_name = {w.name: w for w in self.wrt}
         self._results = [(kind, name, by_name[name].ndim != 2)
                          for kind, name in self._kernel.spec.results[1:]]

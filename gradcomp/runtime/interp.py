@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autodiff.reverse import check_loss, grad, resolve_wrt
+from ..autodiff.reverse import check_loss, grad, resolve_wrt, unused_inputs
 from ..ir import Node, Op, toposort
 from ..ops import OPS
 from .signature import Bound, Signature
@@ -39,7 +39,7 @@ class Interpreted:
         self.loss = check_loss(loss)
         self.wrt = resolve_wrt(loss, wrt)
         self.grads = grad(loss, self.wrt)
-        self.signature = Signature([loss] + self.grads)
+        self.signature = Signature(unused_inputs(loss, self.wrt) + [loss] + self.grads)
         self.order = toposort([loss] + self.grads)
         self.value_order = toposort([loss])
 

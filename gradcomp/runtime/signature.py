@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import IndexRangeError, InputError, ShapeError
 from ..indexing import IndexCheck, index_checks
-from ..ir import FLOAT, INT, Node, Op, format_shape, toposort
+from ..ir import FLOAT, INT, Node, Op, dim_value, dims_product, format_shape, is_product, toposort
 from ..autodiff.reverse import check_unique_names
 from .kernels import index_range
 
@@ -35,8 +35,14 @@ class Signature:
         check_unique_names(self.inputs)
         self.index_checks = index_checks(order)
         self.names = [n.name for n in self.inputs]
+        _check_dims_bound(order, self.inputs)
         # Per input, what bind() checks: precomputed so a call does no graph lookups.
-        self._plans = [(n.name, n.dtype == INT, n.ndim, n.shape, n) for n in self.inputs]
+        # Products of dims ("B*T") are checked once the single names are bound.
+        self._plans = [(n.name, n.dtype == INT, n.ndim,
+                        tuple(0 if is_product(d) else d for d in n.shape), n)
+                       for n in self.inputs]
+        self._products = [(n, axis, d) for n in self.inputs for axis, d in enumerate(n.shape)
+                          if is_product(d)]
         self._float_names = [n.name for n in self.inputs if n.dtype == FLOAT]
 
     def describe(self) -> list[str]:
@@ -64,11 +70,17 @@ class Signature:
             for axis in range(ndim):
                 want = want_shape[axis]
                 if want.__class__ is int:
-                    if want != shape[axis]:
+                    if want != shape[axis] and want:  # (0: a product, checked below)
                         _bind_dims(node, shape, dims)  # raises with the full message
                 elif dims.setdefault(want, shape[axis]) != shape[axis] or shape[axis] == 0:
                     _bind_dims(node, shape, dims)
             arrays[name] = value
+        for node, axis, product in self._products:
+            got = arrays[node.name].shape[axis]
+            if dim_value(product, dims) != got:
+                factors = ", ".join(f"{f} = {dims[f]}" for f in dims_product((product,))[1])
+                raise ShapeError(f"input {node.name!r}: dim {product!r} (axis {axis}) is {got}, "
+                                 f"but the other inputs bound {factors}")
         ranges: dict[str, tuple[int, int]] = {}
         for check in self.index_checks:
             index = arrays[check.input_name]
@@ -104,6 +116,11 @@ def _convert(node: Node, value, dtype) -> np.ndarray:
                 f"input {node.name!r} must be an integer array (int64), got dtype {array.dtype}"
             )
         target = np.int64
+        if kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
+            bad = array.max()  # would wrap to a negative int64: report what was passed
+            where = tuple(int(i) for i in np.argwhere(array == bad)[0])
+            raise IndexRangeError(f"input {node.name!r} holds index {int(bad)} at position "
+                                  f"{where}, larger than any array axis (an int64 index)")
     else:
         if kind not in "fiu":
             raise InputError(f"input {node.name!r} must be a real float array, got dtype {array.dtype}")
@@ -116,9 +133,23 @@ def _convert(node: Node, value, dtype) -> np.ndarray:
     return np.asarray(array, dtype=target, order="C")  # (ascontiguousarray makes 0-d 1-d)
 
 
+def _check_dims_bound(order: list[Node], inputs: list[Node]) -> None:
+    """Every named dim of the graph is one an input's axis binds (a product's factors too)."""
+    plain = {d for n in inputs for d in n.shape if isinstance(d, str) and not is_product(d)}
+    for node in order:
+        for d in node.shape:
+            missing = sorted(set(dims_product((d,))[1]) - plain)
+            if missing:
+                where = f"input {node.name!r}" if node.op is Op.INPUT else repr(node)
+                raise ShapeError(f"dim {missing[0]!r} (in {d!r} of {where}) is bound by no "
+                                 f"input's axis; give an input a dim {missing[0]!r} of its own")
+
+
 def _bind_dims(node: Node, shape: tuple[int, ...], dims: dict[str, int]) -> None:
     for axis, want in enumerate(node.shape):
         got = shape[axis]
+        if is_product(want):
+            continue  # checked once the single names are bound
         if want.__class__ is int:
             if want != got:
                 raise ShapeError(
@@ -137,7 +168,7 @@ def _bind_dims(node: Node, shape: tuple[int, ...], dims: dict[str, int]) -> None
 
 def _check_range(index: np.ndarray, low_high: tuple[int, int], check: IndexCheck,
                  dims: dict[str, int]) -> None:
-    bound = dims[check.bound] if isinstance(check.bound, str) else check.bound
+    bound = dim_value(check.bound, dims)
     low, high = low_high
     if low < 0 or high >= bound:
         bad = low if low < 0 else high
