@@ -76,6 +76,7 @@ def check_grad(loss: Node, /, wrt=None, eps: float = 1e-6, **inputs) -> float:
     from .runtime.interp import Interpreted
 
     interpreted = Interpreted(loss, wrt)
+    interpreted.signature.bind(inputs)  # a bad input is named before anything is converted
     as64 = to_float64(inputs)
     _, grads = interpreted(**as64)
     float_inputs = [w for w in interpreted.wrt if w.dtype == FLOAT]

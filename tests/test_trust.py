@@ -171,3 +171,83 @@ def test_sympy_symbolic_matrix_element_is_refused_by_name():
     A = sympy.MatrixSymbol("A", 3, 3)
     with pytest.raises(gc.UnsupportedError, match="int positions"):
         gc.compile(A[i, 0], jit=False)
+
+
+# ---------------------------------------------------------------- every bad input is named
+
+
+def _bad_inputs():
+    good = {"L": np.ones((5, 3)), "i": np.array([0, 1]), "W": np.ones((3, 2)), "s": 2.0}
+    return good, {
+        "L": ["abc", None, {}, np.ones((5, 3), complex), np.ones((5, 3), bool),
+              [[1, 2, 3], [1, 2]], np.array([[object()] * 3] * 5)],
+        "i": [np.array([0.0, 1.0]), np.array([True, False]), np.array([-1, 0]),
+              np.array([5, 0]), np.zeros(0, np.int64), np.zeros((2, 1), np.int64),
+              np.array([1, None]), np.array([1, 2**64 - 1], np.uint64)],
+        "W": [np.ones(3), np.ones((3, 3))],
+        "s": [np.ones(2), "x", None],
+    }
+
+
+@pytest.fixture(scope="module", params=[False, pytest.param(True, marks=pytest.mark.jit)],
+                ids=["python", "jit"])
+def lookup_fn(request):
+    L, i = gc.tensor("L", ("V", 3)), gc.tensor("i", ("B",), "int64")
+    W, s = gc.tensor("W", (3, 2)), gc.scalar("s")
+    return gc.compile(gc.mean(gc.tanh(gc.take(L, i) @ W)) * s, jit=request.param)
+
+
+@pytest.mark.parametrize("how", ["call", "value", "interpret", "into", "check"])
+def test_every_bad_input_gets_a_named_gradcomp_error(lookup_fn, how):
+    good, bad = _bad_inputs()
+    grads = lookup_fn(**good)[1]
+    run = {"call": lambda **a: lookup_fn(**a), "value": lookup_fn.value,
+           "interpret": lookup_fn.interpret, "into": lambda **a: lookup_fn.into(grads, **a),
+           "check": lookup_fn.check}[how]
+    for name, values in bad.items():
+        for value in values:
+            with pytest.raises(gc.GradcompError, match=f"'{name}'"):
+                run(**{**good, name: value})
+    with pytest.raises(gc.InputError, match="'q'"):
+        run(**good, q=1.0)
+    with pytest.raises(gc.InputError, match="'W'"):
+        run(**{k: v for k, v in good.items() if k != "W"})
+
+
+@pytest.mark.parametrize("grads", ["x", None, {}, {"W": 3}])
+def test_into_with_a_wrong_grads_argument_is_named(lookup_fn, grads):
+    good = _bad_inputs()[0]
+    with pytest.raises(gc.InputError, match="grads|gradient buffer"):
+        lookup_fn.into(grads, **good)
+
+
+# ---------------------------------------------------------------- 6, 7. sequences
+
+
+def test_product_dims_are_bound_from_their_factors():
+    x = gc.tensor("x", ("B", "T", 2))
+    flat = gc.reshape(x, ("T*B", 2))  # spelled either way: one dim
+    assert flat.shape == ("B*T", 2)
+    fn = gc.compile(gc.sum(gc.reshape(flat, ("B", "T", 2)) * x), jit=False)
+    xs = RNG.standard_normal((2, 3, 2))
+    value, grads = fn(x=xs)
+    assert value == pytest.approx(float(np.sum(xs * xs)), rel=1e-12)
+    q = gc.tensor("q", ("B*T",))
+    with pytest.raises(gc.ShapeError, match="'B'.*bound by no input"):
+        gc.compile(gc.sum(q), jit=False)
+    fn = gc.compile(gc.sum(q) + gc.sum(x), jit=False)
+    with pytest.raises(gc.ShapeError, match=r"input 'q': dim 'B\*T' \(axis 0\) is 5.*B = 2, T = 3"):
+        fn(q=np.ones(5), x=xs)
+    with pytest.raises(gc.ShapeError, match="identifier"):
+        gc.tensor("bad", ("B**T",))
+
+
+def test_batched_matmul_shapes():
+    a, w = gc.tensor("a", ("B", "T", 4)), gc.tensor("w", (4, 3))
+    assert (a @ w).shape == ("B", "T", 3)
+    assert (a @ gc.tensor("v", (4,))).shape == ("B", "T")
+    assert (a @ gc.tensor("Wb", ("B", 4, 5))).shape == ("B", "T", 5)
+    with pytest.raises(gc.ShapeError, match="same batch dims"):
+        a @ gc.tensor("Wc", ("C", 4, 5))
+    with pytest.raises(gc.ShapeError, match="inner dims"):
+        a @ gc.tensor("w5", (5, 3))

@@ -227,6 +227,9 @@ class CompiledGradient:
         """The loss, with the gradients written into ``grads`` (the dict an earlier call
         returned): its arrays are overwritten in place, no new ones are made; row and scalar
         gradients are replaced. For training loops that keep one set of gradient arrays."""
+        if not isinstance(grads, dict):
+            raise InputError(f"into takes the grads dict of an earlier call first, got "
+                             f"{type(grads).__name__}")
         try:
             buffers = self._pick_buffers(grads)
         except KeyError as missing:
@@ -284,6 +287,7 @@ class CompiledGradient:
         Runs in float64 whatever the inputs' dtype; small inputs are checked element by
         element, large ones along random directions.
         """
+        self.signature.bind(inputs)  # a bad input is named before anything is converted
         as64 = to_float64(inputs)
         _, grads = self(**as64)
         errors = finite_difference_errors(self.value, grads, as64, self.wrt, eps)
