@@ -3,6 +3,7 @@
     gradcomp demo                       compile, check and train on the bundled sample
     gradcomp train --train F --dev F    train a window tagger on CoNLL files
     gradcomp predict --model M --input F
+    gradcomp evaluate --model M --input F    per-type report, confusion matrix, predictions
     gradcomp source [--loss ...]        print the generated kernel source
     gradcomp graph [--model ner]        draw a computation graph
     gradcomp bench [--quick]            the window-classifier benchmark
@@ -23,6 +24,17 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=2, help="words each side (default 2)")
     parser.add_argument("--hidden", type=int, default=100, help="hidden units (default 100)")
     parser.add_argument("--activation", default="tanh", choices=["tanh", "relu", "sigmoid"])
+
+
+def _decode_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--decode", default="repair", choices=["argmax", "repair", "viterbi"],
+                        help="argmax per token; repair (default: an I-X that starts a chunk "
+                             "becomes B-X); viterbi (best sequence of allowed BIO transitions)")
+
+
+def _scheme_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scheme", default="iob2", choices=["iob2", "iob1"],
+                        help="the tag scheme of the CoNLL files (iob1 is converted to iob2)")
 
 
 def _print_epoch(result) -> None:
@@ -87,15 +99,34 @@ def cmd_demo(args) -> int:
     fd = fn.check(**small, windows=np.minimum(windows[:4], 59), labels=labels[:4])
     print(f"check: compiled gradients vs central finite differences, max error {fd:.1e}")
 
+    batch_windows, batch_labels = tagger.encode(train_sents)
+    batch = {**tagger.params, "windows": batch_windows[:32], "labels": batch_labels[:32]}
+    compiled_us = _median_us(lambda: fn(**batch))
+    interpreted_us = _median_us(lambda: fn.interpret(**batch))
+    print(f"speed: one training-sized call (B = 32, float32): compiled {compiled_us:,.0f} us, "
+          f"NumPy-interpreted {interpreted_us:,.0f} us ({interpreted_us / compiled_us:.0f}x)")
+
     baseline = tagger.evaluate(dev_sents)
     print(f"\nbaseline before training: dev F1 {baseline['f1']:.3f} (all-O tagging scores 0.000)")
     _epoch_header(True)
-    results = train(tagger, train_sents, dev_sents, epochs=args.epochs, seed=args.seed,
-                    progress=not args.no_progress, on_epoch=_print_epoch)
-    print("\n" + results[-1].dev["report"])
-    print(f"dev F1 {results[-1].dev['f1']:.3f} after {args.epochs} epochs; "
+    run = train(tagger, train_sents, dev_sents, epochs=args.epochs, seed=args.seed,
+                progress=not args.no_progress, on_epoch=_print_epoch)
+    print("\n" + run.kept.dev["report"])
+    print(f"dev F1 {run.kept.dev['f1']:.3f} (epoch {run.kept.epoch} of {args.epochs}, kept); "
           f"demo took {time.perf_counter() - started:.1f}s")
+    print("note: the bundled sample is made up and easy, so this F1 says nothing about real "
+          "data;\n      train on real CoNLL files: gradcomp train --train FILE --dev FILE --glove")
     return 0
+
+
+def _median_us(call, calls: int = 30) -> float:
+    call()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1e6
 
 
 def _relative(a, b) -> float:
@@ -109,10 +140,10 @@ def cmd_train(args) -> int:
     from .data import Vocabulary, read_conll
     from .train import WindowTagger, train
 
-    train_sents = read_conll(args.train)
+    train_sents = read_conll(args.train, args.scheme)
     if not train_sents:
         raise GradcompError(f"{args.train}: no sentences")
-    dev_sents = read_conll(args.dev) if args.dev else []
+    dev_sents = read_conll(args.dev, args.scheme) if args.dev else []
     vocab = Vocabulary.from_sentences(train_sents)
     vectors, found = _vectors(args, vocab)
     if vectors is not None:
@@ -123,11 +154,21 @@ def cmd_train(args) -> int:
     )
     print(f"{len(train_sents)} train sentences, vocabulary {len(vocab)}, tags {tagger.spec.tags}")
     _epoch_header(bool(dev_sents))
-    train(tagger, train_sents, dev_sents, epochs=args.epochs, batch_size=args.batch_size,
-          optimizer=args.optimizer, lr=args.lr, seed=args.seed, progress=not args.no_progress,
-          on_epoch=_print_epoch)
+    run = train(tagger, train_sents, dev_sents, epochs=args.epochs, batch_size=args.batch_size,
+                optimizer=args.optimizer, lr=args.lr, seed=args.seed,
+                progress=not args.no_progress, on_epoch=_print_epoch, patience=args.patience,
+                lr_decay=args.lr_decay)
+    if run.stopped_early:
+        print(f"stopped: {args.patience} epochs without a better dev F1")
     tagger.save(args.out)
-    print(f"parameters written to {args.out}")
+    kept = (f" (epoch {run.kept.epoch}: best dev F1 {run.kept.dev['f1']:.3f})" if run.kept
+            else f" (epoch {run.epochs[-1].epoch})")
+    print(f"parameters written to {args.out}{kept}")
+    if args.plot:
+        from .curves import plot_learning_curve
+
+        plot_learning_curve(run, args.plot)
+        print(f"learning curve written to {args.plot}")
     return 0
 
 
@@ -136,8 +177,8 @@ def cmd_predict(args) -> int:
     from .train import WindowTagger
 
     tagger = WindowTagger.load(args.model)
-    sentences = read_conll(args.input) if args.conll else read_text(args.input)
-    predicted = tagger.predict(sentences)
+    sentences = read_conll(args.input, args.scheme) if args.conll else read_text(args.input)
+    predicted = tagger.predict(sentences, args.decode)
     if args.output:
         write_conll(args.output, sentences, predicted)
         print(f"tags written to {args.output}")
@@ -145,7 +186,29 @@ def cmd_predict(args) -> int:
         for sentence, tags in zip(sentences, predicted):
             print(" ".join(f"{w}/{t}" for w, t in zip(sentence.tokens, tags)))
     if args.conll and sentences and sentences[0].tags is not None:
-        print(tagger.evaluate(sentences)["report"])
+        print(tagger.evaluate(sentences, args.decode)["report"])
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .data import read_conll, write_conll
+    from .metrics import format_confusion
+    from .train import WindowTagger
+
+    tagger = WindowTagger.load(args.model)
+    sentences = read_conll(args.input, args.scheme)
+    if not sentences:
+        raise GradcompError(f"{args.input}: no sentences")
+    result = tagger.evaluate(sentences, args.decode)
+    print(f"{len(sentences)} sentences, decode {args.decode}: token accuracy "
+          f"{result['accuracy']:.4f}, entity precision {result['precision']:.3f}, recall "
+          f"{result['recall']:.3f}, F1 {result['f1']:.3f}\n")
+    print(result["report"])
+    print("token-level confusion (rows: gold, columns: predicted)")
+    print(format_confusion(*result["confusion"]))
+    if args.predictions:
+        write_conll(args.predictions, sentences, result["predicted"])
+        print(f"\n`token gold pred` columns written to {args.predictions} (conlleval reads them)")
     return 0
 
 
@@ -206,6 +269,11 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", default="tagger.npz", help="where to write the parameters")
     tr.add_argument("--no-progress", action="store_true")
+    tr.add_argument("--patience", type=int, help="stop after N epochs without a better dev F1")
+    tr.add_argument("--lr-decay", type=float,
+                    help="multiply the learning rate by this after an epoch without a better F1")
+    tr.add_argument("--plot", help="write the learning curve (train loss, dev F1) to this PNG")
+    _scheme_option(tr)
     _model_options(tr)
     tr.set_defaults(run=cmd_train)
 
@@ -214,7 +282,17 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", required=True, help="text, one sentence per line")
     pr.add_argument("--conll", action="store_true", help="the input is a CoNLL file; score it")
     pr.add_argument("--output", help="write CoNLL here instead of printing")
+    _decode_option(pr)
+    _scheme_option(pr)
     pr.set_defaults(run=cmd_predict)
+
+    ev = sub.add_parser("evaluate", help="score a trained tagger on a CoNLL file")
+    ev.add_argument("--model", required=True, help="a file written by gradcomp train")
+    ev.add_argument("--input", required=True, help="a CoNLL file with gold tags")
+    ev.add_argument("--predictions", help="write `token gold pred` columns here")
+    _decode_option(ev)
+    _scheme_option(ev)
+    ev.set_defaults(run=cmd_evaluate)
 
     so = sub.add_parser("source", help="print the generated source of the window loss")
     so.add_argument("--dim", type=int, default=50)

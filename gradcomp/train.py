@@ -16,9 +16,13 @@ import numpy as np
 
 from . import compile, compile_forward
 from .data import Sentence, TagSet, Vocabulary, encode
+from .data.tags import repair, viterbi
 from .errors import DataError, GradcompError
 from .models import WindowConfig, build, init_params, scores
+from .metrics import confusion
 from .optim import OPTIMIZERS
+
+DECODERS = ("argmax", "repair", "viterbi")
 
 # ---------------------------------------------------------------- the tagger
 
@@ -94,33 +98,46 @@ class WindowTagger:
         return self.loss_fn.into(self._grads, **self.params, windows=windows,
                                  labels=labels), self._grads
 
-    def predict(self, sentences: list[Sentence]) -> list[list[str]]:
+    def predict(self, sentences: list[Sentence], decode: str = "repair") -> list[list[str]]:
+        """Tags per sentence. ``decode``: ``"argmax"`` (each token's best tag, as scored),
+        ``"repair"`` (then each ``I-X`` that starts a chunk becomes ``B-X``) or
+        ``"viterbi"`` (the best sequence whose transitions are all allowed)."""
+        if decode not in DECODERS:
+            raise GradcompError(f"decode {decode!r} is not one of {DECODERS}")
         if not sentences:
             return []
         windows, _ = encode(sentences, self.vocab, None, self.spec.model.window)
         raw = self.score_fn(**self.params, windows=windows)
-        if self.spec.entity is None:
-            ids = np.argmax(raw, axis=1)
-            flat = [self.spec.tags[i] for i in ids]
-        else:
-            flat = [f"I-{self.spec.entity}" if s > 0 else "O" for s in np.atleast_1d(raw)]
         out, start = [], 0
         for s in sentences:
-            out.append(flat[start:start + len(s.tokens)])
-            start += len(s.tokens)
+            stop = start + len(s.tokens)
+            out.append(self._decode(raw[start:stop], decode))
+            start = stop
         return out
+
+    def _decode(self, raw: np.ndarray, decode: str) -> list[str]:
+        if self.spec.entity is not None:  # binary: one score per token
+            tags = [f"I-{self.spec.entity}" if s > 0 else "O" for s in np.atleast_1d(raw)]
+            return tags if decode == "argmax" else repair(tags)
+        if decode == "viterbi":
+            shifted = raw - raw.max(axis=1, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            return viterbi(log_probs, self.spec.tags)
+        tags = [self.spec.tags[i] for i in np.argmax(raw, axis=1)]
+        return tags if decode == "argmax" else repair(tags)
 
     def gold(self, sentences: list[Sentence]) -> list[list[str]]:
         if self.spec.entity is None:
             return [list(s.tags) for s in sentences]
-        return [[f"I-{self.spec.entity}" if t == self.spec.entity else "O"
-                 for t in self._labels(s)] for s in sentences]
+        return [repair(f"I-{self.spec.entity}" if t == self.spec.entity else "O"
+                       for t in self._labels(s)) for s in sentences]
 
-    def evaluate(self, sentences: list[Sentence]) -> dict:
-        """Token accuracy and entity-level precision/recall/F1 (seqeval, conlleval rules)."""
+    def evaluate(self, sentences: list[Sentence], decode: str = "repair") -> dict:
+        """Token accuracy, entity-level precision/recall/F1 and seqeval's per-type report
+        (conlleval rules), the token-level confusion matrix, and the predictions."""
         from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
-        predicted, gold = self.predict(sentences), self.gold(sentences)
+        predicted, gold = self.predict(sentences, decode), self.gold(sentences)
         flat_p = [t for s in predicted for t in s]
         flat_g = [t for s in gold for t in s]
         accuracy = float(np.mean([p == g for p, g in zip(flat_p, flat_g)])) if flat_g else 0.0
@@ -130,6 +147,8 @@ class WindowTagger:
             "recall": recall_score(gold, predicted, zero_division=0),
             "f1": f1_score(gold, predicted, zero_division=0),
             "report": classification_report(gold, predicted, zero_division=0),
+            "confusion": confusion(flat_g, flat_p),
+            "predicted": predicted,
         }
 
     # ------------------------------------------------------------ files
@@ -161,22 +180,42 @@ class EpochResult:
     loss: float
     dev: dict = field(default_factory=dict)
     seconds: float = 0.0
+    lr: float = 0.0
+
+
+@dataclass
+class Training:
+    """What a training run did: every epoch, the one whose parameters were kept, and why
+    it stopped."""
+
+    epochs: list[EpochResult]
+    kept: EpochResult | None = None  # with a dev set: the epoch of best dev F1
+    stopped_early: bool = False
 
 
 def train(tagger: WindowTagger, train_sents: list[Sentence], dev_sents: list[Sentence] | None,
           epochs: int = 5, batch_size: int = 32, optimizer: str = "adam", lr: float | None = None,
-          seed: int = 0, progress: bool = True, on_epoch=None) -> list[EpochResult]:
-    """Minibatch training; ``on_epoch(result)`` is called after each epoch."""
+          seed: int = 0, progress: bool = True, on_epoch=None, patience: int | None = None,
+          lr_decay: float | None = None, keep_best: bool = True) -> Training:
+    """Minibatch training; ``on_epoch(result)`` is called after each epoch.
+
+    With dev sentences: the parameters of the epoch with the best dev entity F1 are kept
+    (``keep_best``), ``patience`` epochs without a better F1 stop the run, and ``lr_decay``
+    multiplies the learning rate after each epoch that did not improve it.
+    """
     from tqdm import tqdm
 
     if not train_sents:
         raise DataError("no training sentences")
     if optimizer not in OPTIMIZERS:
         raise GradcompError(f"optimizer {optimizer!r} is not one of {sorted(OPTIMIZERS)}")
+    if (patience is not None or lr_decay is not None) and not dev_sents:
+        raise GradcompError("patience and lr_decay follow the dev F1: give dev sentences")
     opt = OPTIMIZERS[optimizer](**({"lr": lr} if lr else {}))
     windows, labels = tagger.encode(train_sents)
     rng = np.random.default_rng(seed)
-    results = []
+    run = Training([])
+    best: dict | None = None
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         order = rng.permutation(len(labels))
@@ -189,10 +228,22 @@ def train(tagger: WindowTagger, train_sents: list[Sentence], dev_sents: list[Sen
             opt.step(tagger.params, grads)
             total += value * len(batch)
             count += len(batch)
-        result = EpochResult(epoch, total / count, seconds=time.perf_counter() - start)
+        result = EpochResult(epoch, total / count, seconds=time.perf_counter() - start,
+                             lr=opt.lr)
+        run.epochs.append(result)
         if dev_sents:
             result.dev = tagger.evaluate(dev_sents)
-        results.append(result)
+            if run.kept is None or result.dev["f1"] > run.kept.dev["f1"]:
+                run.kept = result
+                best = {k: v.copy() for k, v in tagger.params.items()} if keep_best else None
+            elif lr_decay is not None:
+                opt.lr *= lr_decay
         if on_epoch:
             on_epoch(result)
-    return results
+        if patience is not None and epoch - run.kept.epoch >= patience:
+            run.stopped_early = epoch < epochs
+            break
+    if best is not None:
+        for name, value in best.items():  # in place: the optimizer's state refers to them
+            tagger.params[name][...] = value
+    return run

@@ -16,7 +16,7 @@ def write(tmp_path, name, data: bytes):
 
 def test_reads_tokens_tags_and_skips_docstart(tmp_path):
     path = write(tmp_path, "a.conll", b"-DOCSTART- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n"
-                                      b"\n\nPeter NNP B-PER\n")
+                                      b"\n\nPeter NNP B-NP B-PER\n")
     sentences = read_conll(path)
     assert [s.tokens for s in sentences] == [("EU", "rejects"), ("Peter",)]
     assert [s.tags for s in sentences] == [("B-ORG", "O"), ("B-PER",)]

@@ -24,7 +24,7 @@ def _tagger(sample, **options):
 def test_training_beats_the_all_o_baseline(sample):
     tagger = _tagger(sample)
     before = tagger.evaluate(sample[1])
-    results = train(tagger, sample[0], sample[1], epochs=3, progress=False)
+    results = train(tagger, sample[0], sample[1], epochs=3, progress=False).epochs
     assert results[-1].loss < results[0].loss
     assert results[-1].dev["f1"] > 0.6 > before["f1"]
     assert results[-1].dev["accuracy"] > 0.9
@@ -54,7 +54,7 @@ def test_only_looked_up_rows_move(sample, optimizer):
 
 def test_logistic_tagger_for_one_entity_type(sample):
     tagger = _tagger(sample, loss="logistic", entity="LOC")
-    results = train(tagger, sample[0], sample[1], epochs=3, progress=False)
+    results = train(tagger, sample[0], sample[1], epochs=3, progress=False).epochs
     assert results[-1].dev["f1"] > 0.6
 
 
