@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -24,6 +25,29 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=2, help="words each side (default 2)")
     parser.add_argument("--hidden", type=int, default=100, help="hidden units (default 100)")
     parser.add_argument("--activation", default="tanh", choices=["tanh", "relu", "sigmoid"])
+
+
+@contextlib.contextmanager
+def _cluster(args):
+    """A Dask client for ``--workers N`` or ``--scheduler ADDRESS``, or None; closed after."""
+    if not args.workers and not args.scheduler:
+        yield None
+        return
+    from .distributed import connect
+
+    client = connect(args.workers, args.scheduler)
+    try:
+        yield client
+    finally:
+        client.close()
+        if not args.scheduler:
+            client.cluster.close()
+
+
+def _cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int,
+                        help="run on a local Dask cluster of N worker processes")
+    parser.add_argument("--scheduler", help="run on an existing Dask cluster at this address")
 
 
 def _decode_option(parser: argparse.ArgumentParser) -> None:
@@ -153,11 +177,18 @@ def cmd_train(args) -> int:
         loss=args.loss, entity=args.entity, vectors=vectors, vocab=vocab, seed=args.seed,
     )
     print(f"{len(train_sents)} train sentences, vocabulary {len(vocab)}, tags {tagger.spec.tags}")
-    _epoch_header(bool(dev_sents))
-    run = train(tagger, train_sents, dev_sents, epochs=args.epochs, batch_size=args.batch_size,
-                optimizer=args.optimizer, lr=args.lr, seed=args.seed,
-                progress=not args.no_progress, on_epoch=_print_epoch, patience=args.patience,
-                lr_decay=args.lr_decay)
+    gradients = None
+    with _cluster(args) as client:
+        if client is not None:
+            from .distributed.training import DaskGradients
+
+            gradients = DaskGradients(client)
+            print(f"each step's gradient on {gradients.workers} Dask workers")
+        _epoch_header(bool(dev_sents))
+        run = train(tagger, train_sents, dev_sents, epochs=args.epochs,
+                    batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                    seed=args.seed, progress=not args.no_progress, on_epoch=_print_epoch,
+                    patience=args.patience, lr_decay=args.lr_decay, gradients=gradients)
     if run.stopped_early:
         print(f"stopped: {args.patience} epochs without a better dev F1")
     tagger.save(args.out)
@@ -178,7 +209,13 @@ def cmd_predict(args) -> int:
 
     tagger = WindowTagger.load(args.model)
     sentences = read_conll(args.input, args.scheme) if args.conll else read_text(args.input)
-    predicted = tagger.predict(sentences, args.decode)
+    with _cluster(args) as client:
+        if client is None:
+            predicted = tagger.predict(sentences, args.decode)
+        else:
+            from .distributed import predict
+
+            predicted = predict(client, tagger, sentences, args.decode)
     if args.output:
         write_conll(args.output, sentences, predicted)
         print(f"tags written to {args.output}")
@@ -274,6 +311,7 @@ def parser() -> argparse.ArgumentParser:
                     help="multiply the learning rate by this after an epoch without a better F1")
     tr.add_argument("--plot", help="write the learning curve (train loss, dev F1) to this PNG")
     _scheme_option(tr)
+    _cluster_options(tr)
     _model_options(tr)
     tr.set_defaults(run=cmd_train)
 
@@ -284,6 +322,7 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--output", help="write CoNLL here instead of printing")
     _decode_option(pr)
     _scheme_option(pr)
+    _cluster_options(pr)
     pr.set_defaults(run=cmd_predict)
 
     ev = sub.add_parser("evaluate", help="score a trained tagger on a CoNLL file")

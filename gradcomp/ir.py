@@ -307,3 +307,23 @@ def dump(*outputs: Node) -> str:
     order = toposort(outputs)
     ids = node_ids(order)
     return "\n".join(describe(n, ids) for n in order)
+
+
+def to_payload(outputs: list[Node]) -> tuple:
+    """The graph of ``outputs`` as plain data (op, argument positions, attrs, shape, dtype per
+    node, in topological order): what another process rebuilds it from (``from_payload``),
+    interned there like any graph built by hand."""
+    order = toposort(outputs)
+    position = {id(n): k for k, n in enumerate(order)}
+    nodes = tuple((n.op.value, tuple(position[id(a)] for a in n.args), n.attrs, n.shape, n.dtype)
+                  for n in order)
+    return nodes, tuple(position[id(n)] for n in outputs)
+
+
+def from_payload(payload: tuple) -> list[Node]:
+    """The output nodes of a graph sent as ``to_payload`` data."""
+    nodes, outputs = payload
+    built: list[Node] = []
+    for op, args, attrs, shape, dtype in nodes:
+        built.append(Node.make(Op(op), [built[k] for k in args], shape, dtype, **dict(attrs)))
+    return [built[k] for k in outputs]

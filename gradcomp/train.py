@@ -153,22 +153,29 @@ class WindowTagger:
 
     # ------------------------------------------------------------ files
 
+    def meta(self) -> str:
+        """Everything but the parameters, as JSON: the model, the tags, the vocabulary."""
+        return json.dumps({"model": asdict(self.spec.model), "tags": self.spec.tags,
+                           "entity": self.spec.entity, "words": self.vocab.words})
+
+    @classmethod
+    def from_meta(cls, meta: str, params: dict) -> "WindowTagger":
+        fields = json.loads(meta)
+        spec = TaggerSpec(WindowConfig(**fields["model"]), fields["tags"], fields["entity"])
+        return cls(spec, Vocabulary(fields["words"][2:]), params)
+
     def save(self, path) -> None:
-        meta = {"model": asdict(self.spec.model), "tags": self.spec.tags,
-                "entity": self.spec.entity, "words": self.vocab.words}
-        np.savez(path, meta=np.array(json.dumps(meta)), **self.params)
+        np.savez(path, meta=np.array(self.meta()), **self.params)
 
     @classmethod
     def load(cls, path) -> "WindowTagger":
         try:
             stored = np.load(path, allow_pickle=False)
-            meta = json.loads(str(stored["meta"]))
+            meta = str(stored["meta"])
+            json.loads(meta)
         except (OSError, KeyError, ValueError) as error:
             raise DataError(f"{path}: not a gradcomp tagger file ({error})") from None
-        vocab = Vocabulary(meta["words"][2:])
-        spec = TaggerSpec(WindowConfig(**meta["model"]), meta["tags"], meta["entity"])
-        params = {k: stored[k] for k in stored.files if k != "meta"}
-        return cls(spec, vocab, params)
+        return cls.from_meta(meta, {k: stored[k] for k in stored.files if k != "meta"})
 
 
 # ---------------------------------------------------------------- training
@@ -196,12 +203,14 @@ class Training:
 def train(tagger: WindowTagger, train_sents: list[Sentence], dev_sents: list[Sentence] | None,
           epochs: int = 5, batch_size: int = 32, optimizer: str = "adam", lr: float | None = None,
           seed: int = 0, progress: bool = True, on_epoch=None, patience: int | None = None,
-          lr_decay: float | None = None, keep_best: bool = True) -> Training:
+          lr_decay: float | None = None, keep_best: bool = True, gradients=None) -> Training:
     """Minibatch training; ``on_epoch(result)`` is called after each epoch.
 
     With dev sentences: the parameters of the epoch with the best dev entity F1 are kept
     (``keep_best``), ``patience`` epochs without a better F1 stop the run, and ``lr_decay``
-    multiplies the learning rate after each epoch that did not improve it.
+    multiplies the learning rate after each epoch that did not improve it. ``gradients``
+    computes each step elsewhere: ``gradients(tagger, windows, labels)`` returns the function
+    from a batch's row numbers to its ``(loss, grads)`` (``gradcomp.distributed``).
     """
     from tqdm import tqdm
 
@@ -213,6 +222,8 @@ def train(tagger: WindowTagger, train_sents: list[Sentence], dev_sents: list[Sen
         raise GradcompError("patience and lr_decay follow the dev F1: give dev sentences")
     opt = OPTIMIZERS[optimizer](**({"lr": lr} if lr else {}))
     windows, labels = tagger.encode(train_sents)
+    step = gradients(tagger, windows, labels) if gradients is not None else (
+        lambda batch: tagger.loss_and_grads(windows[batch], labels[batch]))
     rng = np.random.default_rng(seed)
     run = Training([])
     best: dict | None = None
@@ -224,7 +235,7 @@ def train(tagger: WindowTagger, train_sents: list[Sentence], dev_sents: list[Sen
         for lo in tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False,
                        disable=not progress):
             batch = order[lo:lo + batch_size]
-            value, grads = tagger.loss_and_grads(windows[batch], labels[batch])
+            value, grads = step(batch)
             opt.step(tagger.params, grads)
             total += value * len(batch)
             count += len(batch)
