@@ -19,5 +19,5 @@ def connect(workers: int | None = None, scheduler: str | None = None):
     if not workers or workers < 1:
         raise GradcompError(f"workers must be a positive number, got {workers!r}")
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+                           dashboard_address=":0")
     return Client(cluster)

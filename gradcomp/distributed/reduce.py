@@ -38,7 +38,10 @@ def merge(a, b):
     if isinstance(a, RowGradient):
         indices, slot = np.unique(np.concatenate([a.indices, b.indices]), return_inverse=True)
         values = np.zeros((len(indices),) + a.values.shape[1:], a.values.dtype)
-        np.add.at(values, slot, np.concatenate([a.values, b.values]))
+        # Each side's rows are distinct, so plain fancy-index adds are exact (and, unlike
+        # np.add.at, vectorised): a's rows first, then b's.
+        values[slot[:len(a.indices)]] += a.values
+        values[slot[len(a.indices):]] += b.values
         return RowGradient(indices, values, a.num_rows)
     return a + b
 
