@@ -4,7 +4,7 @@ Write a loss with gradcomp's tensor ops (or as a SymPy expression), call ``gc.co
 and get one Numba function that computes the loss and every gradient in a single call.
 """
 
-__version__ = "0.1.0"  # first: codegen stamps it into generated files
+from .version import __version__
 
 from .autodiff import grad
 from .errors import (
@@ -72,7 +72,7 @@ from .runtime.compiled import (
     compile_forward,
 )
 from .runtime.interp import interpret
-from .sympy_bridge import from_sympy
+from .from_sympy import from_sympy
 from .testing import check_grad
 from .viz import draw, to_dot
 

@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compile
 from .models import WindowConfig, init_params, window_classifier_loss
 from .optim import Adam
 from .runtime.blas import BACKEND
-from .runtime.compiled import RowGradient
+from .runtime.compiled import RowGradient, compile
 from .testing import as_dense
 
 CFG = WindowConfig(window=2, dim=50, hidden=100, classes=5)

@@ -250,7 +250,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_source(args) -> int:
-    from . import compile, compile_forward
+    from .runtime.compiled import compile, compile_forward
     from .models import WindowConfig, build, scores
 
     cfg = WindowConfig(args.window, args.dim, args.hidden, args.classes, args.activation,
@@ -263,10 +263,12 @@ def cmd_source(args) -> int:
 
 
 def cmd_graph(args) -> int:
-    from .viz import draw_example
+    from .models.examples import lecture_example, ner_example
+    from .viz import draw
 
-    path, note = draw_example(args.model, args.out, grads=not args.no_grads,
-                              adjoint=args.adjoint)
+    expr, inputs = lecture_example() if args.model == "lecture" else ner_example()
+    path, note = draw(expr, args.out or f"{args.model}-graph.svg", inputs,
+                      grads=not args.no_grads, adjoint=args.adjoint)
     print(f"graph written to {path}" + (f"\n{note}" if note else ""))
     return 0
 

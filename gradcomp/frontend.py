@@ -542,3 +542,23 @@ def cross_entropy(logits: Node, labels: Node, reduction: str = "mean") -> Node:
     if reduction == "none":
         return per_example
     raise IRError(f"cross_entropy: reduction {reduction!r} is not 'mean', 'sum' or 'none'")
+
+
+# ---------------------------------------------------------------- operators on nodes
+
+
+def _operators() -> dict:
+    def flipped(fn):
+        return lambda self, other: fn(other, self)
+
+    return {
+        "__add__": add, "__radd__": flipped(add), "__sub__": sub, "__rsub__": flipped(sub),
+        "__mul__": mul, "__rmul__": flipped(mul), "__truediv__": div,
+        "__rtruediv__": flipped(div), "__pow__": power, "__rpow__": flipped(power),
+        "__matmul__": matmul, "__rmatmul__": flipped(matmul), "__neg__": neg, "__abs__": abs,
+        "T": property(lambda self: transpose(self)),
+    }
+
+
+for _name, _method in _operators().items():  # x + y, x @ W, x.T build nodes through here
+    setattr(Node, _name, _method)

@@ -18,7 +18,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Iterable, Union
 
-from .errors import ShapeError
+from .errors import IRError, ShapeError
 
 Dim = Union[int, str]
 Shape = tuple[Dim, ...]
@@ -104,82 +104,7 @@ class Node:
     def __repr__(self) -> str:
         return f"<{self.label} {format_shape(self.shape)} {self.dtype}>"
 
-    # Operators build nodes through the front end (one place per op).
-    def __add__(self, other):
-        from . import frontend
-
-        return frontend.add(self, other)
-
-    def __radd__(self, other):
-        from . import frontend
-
-        return frontend.add(other, self)
-
-    def __sub__(self, other):
-        from . import frontend
-
-        return frontend.sub(self, other)
-
-    def __rsub__(self, other):
-        from . import frontend
-
-        return frontend.sub(other, self)
-
-    def __mul__(self, other):
-        from . import frontend
-
-        return frontend.mul(self, other)
-
-    def __rmul__(self, other):
-        from . import frontend
-
-        return frontend.mul(other, self)
-
-    def __truediv__(self, other):
-        from . import frontend
-
-        return frontend.div(self, other)
-
-    def __rtruediv__(self, other):
-        from . import frontend
-
-        return frontend.div(other, self)
-
-    def __pow__(self, other):
-        from . import frontend
-
-        return frontend.power(self, other)
-
-    def __rpow__(self, other):
-        from . import frontend
-
-        return frontend.power(other, self)
-
-    def __neg__(self):
-        from . import frontend
-
-        return frontend.neg(self)
-
-    def __abs__(self):
-        from . import frontend
-
-        return frontend.abs(self)
-
-    def __matmul__(self, other):
-        from . import frontend
-
-        return frontend.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        from . import frontend
-
-        return frontend.matmul(other, self)
-
-    @property
-    def T(self):
-        from . import frontend
-
-        return frontend.transpose(self)
+    # Arithmetic operators (+, @, .T, ...) are attached by the front end, which owns them.
 
     def __iter__(self):
         raise TypeError("a gradcomp Node is symbolic and cannot be iterated; use take/slice")
@@ -327,3 +252,16 @@ def from_payload(payload: tuple) -> list[Node]:
     for op, args, attrs, shape, dtype in nodes:
         built.append(Node.make(Op(op), [built[k] for k in args], shape, dtype, **dict(attrs)))
     return [built[k] for k in outputs]
+
+
+def check_unique_names(inputs) -> None:
+    """Each input name stands for one input: the same name twice with other shapes or dtypes
+    is an error."""
+    seen: dict[str, Node] = {}
+    for node in inputs:
+        other = seen.setdefault(node.name, node)
+        if other is not node:
+            raise IRError(
+                f"input {node.name!r} is declared twice, as {format_shape(other.shape)} "
+                f"{other.dtype} and {format_shape(node.shape)} {node.dtype}"
+            )

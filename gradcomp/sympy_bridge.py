@@ -1,9 +1,9 @@
-"""SymPy on both sides of gradcomp.
+"""SymPy scalar functions: the elementwise maps of the IR, their partials and NumPy forms.
 
 Elementwise functions are SymPy ``Lambda``s over canonical real symbols ``a0, a1, ...`` so the
 same function is always the same object (and hash-conses to the same node). Their partial
-derivatives come from ``sympy.diff``, simplified once and cached. ``from_sympy`` turns a SymPy
-expression (scalars or matrix expressions) into a gradcomp graph, refusing anything else by name.
+derivatives come from ``sympy.diff``, simplified once and cached (in memory and in the kernel
+cache dir). ``gradcomp.from_sympy`` turns whole SymPy expressions into graphs.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Callable
 
 import numpy as np
 import sympy
-from sympy.matrices.expressions.matexpr import MatrixElement
 
-from . import __version__
+from .cache import cache_dir, source_key, warn_damaged, write_atomic
 from .errors import UnsupportedError
+from .version import __version__
 
 _ARGS = sympy.symbols("a0:16", real=True)
 UPSTREAM = sympy.Symbol("g", real=True)  # the upstream adjoint in derivative lambdas
@@ -49,8 +49,6 @@ def partial(fn: sympy.Lambda, index: int) -> sympy.Expr:
     a second process reads them back instead. The files are as trusted as the generated
     kernels beside them.
     """
-    from .runtime.compile import cache_dir, source_key, write_atomic
-
     key = f"partial-v2 {__version__} {sympy.__version__} {sympy.srepr(fn)} {index}"
     path = cache_dir() / f"d_{source_key(key)}.txt"
     cached = _read_partial(path, key)
@@ -67,8 +65,6 @@ def partial(fn: sympy.Lambda, index: int) -> sympy.Expr:
 
 def _read_partial(path, key: str) -> sympy.Expr | None:
     """The cached partial in ``path``, or None if it is missing or damaged (then warned)."""
-    from .runtime.compile import source_key, warn_damaged
-
     try:
         check, text = path.read_bytes().decode("utf-8").split("\n", 1)
     except OSError:
@@ -110,135 +106,3 @@ _NUMPY_MODULE = [
 def numpy_function(fn: sympy.Lambda) -> Callable:
     """The Lambda as a NumPy function (used by the reference interpreter)."""
     return sympy.lambdify(fn.variables, fn.expr, modules=_NUMPY_MODULE)
-
-
-# ---------------------------------------------------------------- from_sympy
-
-_SCALAR_FUNCTIONS = {
-    sympy.exp: "exp",
-    sympy.log: "log",
-    sympy.sin: "sin",
-    sympy.cos: "cos",
-    sympy.tan: "tan",
-    sympy.tanh: "tanh",
-    sympy.Abs: "abs",
-}
-
-
-def _dims_of(matrix_symbol: sympy.MatrixSymbol) -> tuple:
-    dims = []
-    for d in matrix_symbol.shape:
-        if isinstance(d, sympy.Integer):
-            dims.append(int(d))
-        elif isinstance(d, sympy.Symbol):
-            dims.append(str(d))
-        else:
-            raise UnsupportedError(f"MatrixSymbol {matrix_symbol} has a dim {d} that is not a name or int")
-    return tuple(dims)
-
-
-def from_sympy(expr) -> "object":
-    """The gradcomp graph of a SymPy expression; Symbols and MatrixSymbols become inputs.
-
-    Supports numbers, Symbol, MatrixSymbol, +, -, *, /, **, exp, log, sin, cos, tan, tanh,
-    sqrt, Abs, Max, Min, MatMul, MatAdd, Transpose and HadamardProduct. Anything else raises
-    ``UnsupportedError`` naming the part that is not supported.
-    """
-    from . import frontend as F
-
-    expr = sympy.sympify(expr)
-    converted: dict[sympy.Basic, object] = {}
-    stack = [(expr, False)]
-    while stack:
-        item, expanded = stack.pop()
-        if item in converted:
-            continue
-        if not expanded:
-            _check_supported(item)  # top-down, so the outermost unsupported part is named
-        children = _children(item)
-        if not expanded and children:
-            stack.append((item, True))
-            stack.extend((c, False) for c in reversed(children) if c not in converted)
-            continue
-        converted[item] = _convert(item, [converted[c] for c in children], F)
-    result = converted[expr]
-    if isinstance(result, (int, float)):
-        return F.const(result)
-    if result.shape == (1, 1):
-        result = F.reshape(result, ())
-    return result
-
-
-_SUPPORTED = (
-    sympy.MatrixSymbol, sympy.Symbol, sympy.Number, sympy.NumberSymbol, sympy.Add,
-    sympy.MatAdd, sympy.Mul, sympy.HadamardProduct, sympy.HadamardPower, sympy.MatMul,
-    sympy.Pow, sympy.Transpose, MatrixElement,
-    sympy.Max, sympy.Min, *_SCALAR_FUNCTIONS,
-)
-
-
-def _check_supported(item) -> None:
-    if not isinstance(item, _SUPPORTED):
-        raise UnsupportedError(
-            f"from_sympy does not support {type(item).__name__} (in {item}); supported: "
-            "numbers, symbols, + - * / **, exp log sin cos tan tanh sqrt Abs Max Min, "
-            "MatrixSymbol, MatMul, MatAdd, Transpose, HadamardProduct, HadamardPower, "
-            "M[i, j] with int i, j"
-        )
-    if isinstance(item, MatrixElement) and not all(
-            isinstance(k, sympy.Integer) for k in (item.i, item.j)):
-        raise UnsupportedError(f"from_sympy takes matrix elements at int positions, got {item}")
-
-
-def _children(item) -> tuple:
-    if isinstance(item, (sympy.Symbol, sympy.MatrixSymbol, sympy.Number, sympy.NumberSymbol)):
-        return ()
-    if isinstance(item, MatrixElement):
-        return (item.parent,)  # its positions are ints, read off the item
-    return tuple(item.args)
-
-
-def _convert(item, args: list, F):
-    if isinstance(item, sympy.MatrixSymbol):
-        return F.tensor(str(item.name), _dims_of(item))
-    if isinstance(item, sympy.Symbol):
-        return F.scalar(str(item.name))
-    if isinstance(item, (sympy.Number, sympy.NumberSymbol)):
-        if not item.is_real:
-            raise UnsupportedError(f"the number {item} is not real")
-        return float(item)
-    if isinstance(item, sympy.MatMul):  # before Mul: MatMul subclasses it
-        return functools.reduce(_matmul_or_scale(F), args)
-    if isinstance(item, (sympy.Add, sympy.MatAdd)):
-        return functools.reduce(F.add, args)
-    if isinstance(item, (sympy.Mul, sympy.HadamardProduct)):
-        return functools.reduce(F.mul, args)
-    if isinstance(item, (sympy.Pow, sympy.HadamardPower)):
-        return F.power(args[0], args[1])
-    if isinstance(item, sympy.Transpose):
-        return F.transpose(args[0])
-    if isinstance(item, MatrixElement):  # M[i, j]: a 1x1 slice, as a scalar
-        (i, j), matrix = (int(item.i), int(item.j)), args[0]
-        if matrix.ndim != 2:
-            raise UnsupportedError(f"from_sympy: {item} indexes {matrix!r}, not a matrix")
-        row = F.slice_axis(F.slice_axis(matrix, 0, i, i + 1), 1, j, j + 1)
-        return F.reshape(row, ())
-    if isinstance(item, sympy.Max):
-        return functools.reduce(F.maximum, args)
-    if isinstance(item, sympy.Min):
-        return functools.reduce(F.minimum, args)
-    for function, name in _SCALAR_FUNCTIONS.items():
-        if isinstance(item, function):
-            return getattr(F, name)(args[0])
-    raise AssertionError(f"unreachable: {type(item).__name__} passed _check_supported")
-
-
-def _matmul_or_scale(F):
-    def combine(a, b):
-        if isinstance(a, (int, float)) or isinstance(b, (int, float)):
-            return F.mul(a, b)
-        if a.ndim == 0 or b.ndim == 0:
-            return F.mul(a, b)
-        return F.matmul(a, b)
-
-    return combine

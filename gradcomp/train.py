@@ -14,13 +14,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import compile, compile_forward
 from .data import Sentence, TagSet, Vocabulary, encode
 from .data.tags import repair, viterbi
 from .errors import DataError, GradcompError
 from .models import WindowConfig, build, init_params, scores
 from .metrics import confusion
 from .optim import OPTIMIZERS
+from .runtime.compiled import compile, compile_forward
 
 DECODERS = ("argmax", "repair", "viterbi")
 

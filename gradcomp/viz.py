@@ -153,28 +153,3 @@ def draw(expr: Node, path, inputs: dict | None = None, grads: bool = False, wrt=
                           "(apt-get install graphviz)")
     path.write_bytes(graphviz.Source(text).pipe(format=fmt))
     return path, ""
-
-
-def lecture_example() -> tuple[Node, dict]:
-    """f = (x + y) * max(y, z) at x=1, y=2, z=0, as drawn in the lecture."""
-    from . import frontend as F
-
-    x, y, z = F.scalars("x y z")
-    return F.mul(F.add(x, y), F.maximum(y, z)), {"x": 1.0, "y": 2.0, "z": 0.0}
-
-
-def ner_example() -> tuple[Node, dict]:
-    """The window classifier at tensor level with small random inputs."""
-    from .models import WindowConfig, init_params, window_classifier_loss
-
-    cfg = WindowConfig()
-    rng = np.random.default_rng(0)
-    inputs = init_params(cfg, 100)
-    inputs.update(windows=rng.integers(0, 100, (4, cfg.width)),
-                  labels=rng.integers(0, cfg.classes, 4))
-    return window_classifier_loss(), inputs
-
-
-def draw_example(model: str, out=None, grads: bool = True, adjoint: bool = False):
-    expr, inputs = lecture_example() if model == "lecture" else ner_example()
-    return draw(expr, out or f"{model}-graph.svg", inputs, grads=grads, adjoint=adjoint)

@@ -196,7 +196,7 @@ def test_second_process_loads_the_cached_kernel(tmp_path):
 
 
 def test_corrupt_cache_file_is_rewritten(tmp_path, monkeypatch):
-    from gradcomp.runtime.compile import write_source
+    from gradcomp.cache import write_source
 
     monkeypatch.setenv("GRADCOMP_CACHE_DIR", str(tmp_path))
     source = "VALUE = 1\n"
@@ -207,7 +207,7 @@ def test_corrupt_cache_file_is_rewritten(tmp_path, monkeypatch):
 
 
 def test_unwritable_cache_dir_falls_back(tmp_path, monkeypatch):
-    from gradcomp.runtime.compile import cache_dir
+    from gradcomp.cache import cache_dir
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

@@ -7,7 +7,8 @@ import struct
 import pytest
 
 import gradcomp as gc
-from gradcomp.viz import draw, lecture_example, ner_example
+from gradcomp.models.examples import lecture_example, ner_example
+from gradcomp.viz import draw
 
 NODE = re.compile(r'^\s*(n\d+) \[label="((?:[^"\\]|\\.)*)"(.*)\];$')
 EDGE = re.compile(r'^\s*(n\d+) -> (n\d+)(?: \[(.*)\])?;$')

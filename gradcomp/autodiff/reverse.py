@@ -9,11 +9,9 @@ differentiated again.
 
 from __future__ import annotations
 
-from typing import Sequence
-
 from .. import frontend as F
 from ..errors import IRError, NotDifferentiableError
-from ..ir import FLOAT, Node, Op, dump, format_shape, inputs_of, toposort
+from ..ir import FLOAT, Node, Op, check_unique_names, dump, format_shape, inputs_of, toposort
 from .rules import NOT_DIFFERENTIABLE, RULES
 
 
@@ -50,17 +48,6 @@ def unused_inputs(output: Node, wrt: list[Node]) -> list[Node]:
     """The ``wrt`` inputs ``output`` does not read: accepted by calls, their gradient zeros."""
     used = set(inputs_of([output]))
     return [w for w in wrt if w not in used]
-
-
-def check_unique_names(inputs: Sequence[Node]) -> None:
-    seen: dict[str, Node] = {}
-    for node in inputs:
-        other = seen.setdefault(node.name, node)
-        if other is not node:
-            raise IRError(
-                f"input {node.name!r} is declared twice, as {format_shape(other.shape)} "
-                f"{other.dtype} and {format_shape(node.shape)} {node.dtype}"
-            )
 
 
 def check_loss(output) -> Node:

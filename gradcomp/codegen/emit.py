@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 import sympy
 
-from .. import __version__
 from ..sympy_bridge import arg_symbols
+from ..version import __version__
 from ..ir import FLOAT, Node, Op, describe, format_shape, is_product, node_ids
-from ..runtime.kernels import HELPERS_VERSION
 from .entry import entry_lines
 from .tiling import PRE, POST, ROW, SUM, TILE_ROWS, Tiling, plan_tiling
-from .naming import HELPERS, Namer
+from .naming import HELPERS, HELPERS_VERSION, Namer
 from .printer import print_scalar
 from .schedule import Schedule, make_schedule
 

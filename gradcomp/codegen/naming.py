@@ -8,8 +8,18 @@ can never change the meaning of the generated source.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import keyword
 import re
+from pathlib import Path
+
+# A digest of the helpers' source, written into every generated kernel: Numba links a helper's
+# machine code into each kernel that calls it, so a kernel cached before the helpers changed
+# must not be loaded after (its source, and so its cache entry, differ). The files are read,
+# not imported: writing source needs no Numba.
+_RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
+HELPERS_VERSION = hashlib.sha256(b"".join(
+    (_RUNTIME / name).read_bytes() for name in ("kernels.py", "blas.py"))).hexdigest()[:12]
 
 # What generated modules import from gradcomp.runtime.kernels.
 HELPERS = ("CallRejected", "dot", "dot_add", "dot_into", "gather_rows", "in_range", "matmul",

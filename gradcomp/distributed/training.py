@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..train import train as train_locally
 from .gradients import KernelSpec, finish
 from .worker import shard_gradient
 
@@ -40,7 +41,5 @@ class DaskGradients:
 
 def train(client, tagger, train_sents, dev_sents=None, **options):
     """``gradcomp.train.train`` with every step's gradient computed on ``client``'s workers."""
-    from ..train import train as train_locally
-
     return train_locally(tagger, train_sents, dev_sents, gradients=DaskGradients(client),
                          **options)

@@ -18,11 +18,13 @@ import numpy as np
 from ..autodiff.reverse import check_loss, grad, resolve_wrt, unused_inputs
 from ..codegen import KernelSource, emit_kernel
 from ..codegen.emit import scatter_terms
+from ..from_sympy import from_sympy
 from ..errors import CompileError, InputError, NotDifferentiableError, describe_array
 from ..ir import Node, Op
 from ..ops import concrete_shape
-from ..testing import finite_difference_errors, to_float64
-from .compile import compile_types, load_module, write_source
+from ..cache import write_source
+from .compile import compile_types, load_module
+from .finite_diff import finite_difference_errors, to_float64
 from .interp import Interpreted, as_result, evaluate
 from .kernels import CallRejected
 from .signature import Bound, Signature
@@ -349,8 +351,6 @@ def compile(  # noqa: A001 - gc.compile, like jax.jit
     """
     if not isinstance(loss, Node):
         import sympy
-
-        from ..sympy_bridge import from_sympy
 
         if not isinstance(loss, sympy.Basic):
             raise NotDifferentiableError(

@@ -7,9 +7,7 @@ anything (``CallRejected``, ``in_range``), so these helpers never see an index o
 
 from __future__ import annotations
 
-import hashlib
 import math
-from pathlib import Path
 
 import numba
 import numpy as np
@@ -18,14 +16,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from . import blas
 from .blas import JIT, gemm
-
-# A digest of the helpers' source, written into every generated kernel: Numba links a helper's
-# machine code into each kernel that calls it, so a kernel cached before the helpers changed
-# must not be loaded after (its source, and so its cache entry, differ).
-HELPERS_VERSION = hashlib.sha256(b"".join(
-    Path(module).read_bytes() for module in (__file__, blas.__file__))).hexdigest()[:12]
 
 # tanh is the largest elementwise cost of the window classifier, and libm's scalar tanh
 # (about 15 ns an element) keeps LLVM from vectorising the loop that calls it. Both versions

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import IndexRangeError, InputError, ShapeError
 from ..indexing import IndexCheck, index_checks
-from ..ir import FLOAT, INT, Node, Op, dim_value, dims_product, format_shape, is_product, toposort
-from ..autodiff.reverse import check_unique_names
+from ..ir import (FLOAT, INT, Node, Op, check_unique_names, dim_value, dims_product, format_shape,
+                  is_product, toposort)
 from .kernels import index_range
 
 
