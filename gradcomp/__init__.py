@@ -63,7 +63,7 @@ from .frontend import (
     transpose,
     unpick,
 )
-from .ir import Node, Op, dump
+from .ir import Node, Op, dump, name
 from .runtime.compiled import (
     CompiledForward,
     CompiledGradient,

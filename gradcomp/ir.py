@@ -53,6 +53,9 @@ class Op(str, enum.Enum):
 
 
 _INTERN: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+# Names users give intermediates (``gc.name(h, "h")``): metadata, not part of a node's key, so
+# naming a node never makes a new one (the same expression built twice is one named node).
+_NAMES: "weakref.WeakKeyDictionary[Node, str]" = weakref.WeakKeyDictionary()
 _INTERN_LOCK = threading.Lock()
 
 
@@ -95,6 +98,11 @@ class Node:
         return self.attr("name") if self.op is Op.INPUT else None
 
     @property
+    def given_name(self) -> str | None:
+        """The input's name, or the name a user gave this intermediate (``gc.name``)."""
+        return self.name if self.op is Op.INPUT else _NAMES.get(self)
+
+    @property
     def label(self) -> str:
         """A short word for the op, used in dumps, pictures and generated names."""
         if self.op is Op.INPUT:
@@ -108,6 +116,21 @@ class Node:
 
     def __iter__(self):
         raise TypeError("a gradcomp Node is symbolic and cannot be iterated; use take/slice")
+
+
+def name(node: Node, text: str) -> Node:
+    """Name an intermediate (``h = gc.name(gc.tanh(z), "h")``): generated source, dumps and
+    pictures call it ``h`` and its adjoint ``d_h``. Returns the node itself."""
+    if not isinstance(node, Node):
+        raise IRError(f"gc.name names a gradcomp node, got {type(node).__name__}")
+    if not isinstance(text, str) or not text.isidentifier():
+        raise IRError(f"a name must be an identifier such as 'h', got {text!r}")
+    if node.op is Op.INPUT:
+        if text != node.name:
+            raise IRError(f"input {node.name!r} already has its name; it cannot be {text!r}")
+        return node
+    _NAMES[node] = text
+    return node
 
 
 def format_shape(shape: Shape) -> str:

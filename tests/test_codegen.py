@@ -27,8 +27,8 @@ def test_lecture_source_reads_top_to_bottom():
     assert "def loss_and_grads(x, y, z):" in lines
     assert "# --- forward: the loss, one step per node ---" in lines
     assert any(line.startswith("# --- backward") for line in lines)
-    assert "# n2 = add: n0 + n1  ()" in lines
-    assert "add_2 = x + y" in lines
+    assert "# add_x = x + y  ()" in lines  # the kernel's own names, not node numbers
+    assert "add_x = x + y" in lines
     assert "return loss, d_x, d_y, d_z" in lines
     # every assignment in the body is preceded by a comment naming its node
     body = lines[lines.index("def loss_and_grads(x, y, z):") + 1:]
@@ -40,7 +40,7 @@ def test_lecture_source_reads_top_to_bottom():
 def test_backward_lines_say_upstream_times_local():
     source = lecture_fn().source
     backward = source.split("# --- backward")[1]
-    assert "[upstream x local]" in backward
+    assert "[maximum: upstream x local, into y]" in backward
     assert "Heaviside" not in source  # printed as plain Python
 
 

@@ -9,6 +9,8 @@ differentiated again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .. import frontend as F
 from ..errors import IRError, NotDifferentiableError
 from ..ir import FLOAT, Node, Op, check_unique_names, dump, format_shape, inputs_of, toposort
@@ -70,6 +72,35 @@ def grad(output: Node, wrt=None) -> list[Node]:
     targets = resolve_wrt(output, wrt)
     adjoints, _ = backward(output, targets)
     return [adjoints.get(id(t), F.const(0.0, t.shape)) for t in targets]
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """The gradient graphs of a loss, with what each backward node is the gradient of."""
+
+    grads: list[Node]  # per target, d output / d target
+    adjoint_of: dict[int, Node]  # adjoint node id -> the primal it is the adjoint of
+    flows: dict[int, tuple[Node, Node]]  # contribution id -> (user, argument) it flows along
+
+
+def gradients(output: Node, targets: list[Node]) -> Gradients:
+    """``grad`` with the adjoint map kept: which node is the gradient of which (nearest the
+    output first, where one node is the adjoint of several), and along which edge each
+    contribution flows back."""
+    adjoints, edges = backward(output, targets)
+    grads = [adjoints.get(id(t), F.const(0.0, t.shape)) for t in targets]
+    order = toposort([output])
+    by_id = {id(n): n for n in order}
+    adjoint_of: dict[int, Node] = {}
+    for primal in reversed(order):
+        if id(primal) in adjoints:
+            adjoint_of.setdefault(id(adjoints[id(primal)]), primal)
+    flows: dict[int, tuple[Node, Node]] = {}
+    for (user, position), contribution in edges.items():  # nearest the output first
+        if contribution is not adjoints.get(user):  # (passed on unchanged, as by add: the
+            # rule that made it is further up)
+            flows.setdefault(id(contribution), (by_id[user], by_id[user].args[position]))
+    return Gradients(grads, adjoint_of, flows)
 
 
 def backward(output: Node, targets: list[Node]) -> tuple[dict[int, Node], dict[tuple, Node]]:

@@ -20,7 +20,7 @@ from ..version import __version__
 from ..ir import FLOAT, Node, Op, describe, format_shape, is_product, node_ids
 from .entry import entry_lines
 from .tiling import PRE, POST, ROW, SUM, TILE_ROWS, Tiling, plan_tiling
-from .naming import HELPERS, HELPERS_VERSION, Namer
+from .naming import HELPERS, HELPERS_VERSION, Namer, display_names
 from .printer import print_scalar
 from .schedule import Schedule, make_schedule
 
@@ -61,11 +61,14 @@ def emit_kernel(
     function: str = "loss_and_grads",
     fuse: bool = True,
     unused: list[Node] = (),
+    adjoints=None,
 ) -> KernelSource:
     """Source of ``function(*inputs) -> (loss, *grads)``; ``rows`` names row-gradient inputs.
 
     ``unused`` are inputs the caller passes that the graph does not read (a ``wrt`` input the
     loss does not depend on): parameters of the kernel all the same, checked like the others.
+    ``adjoints`` (``autodiff.gradients``) says which node is the gradient of which: it names
+    the backward steps (``d_h``) and the rule each applies.
     """
     row_terms = {w.name: scatter_terms(g) for w, g in zip(wrt, grads) if w.name in rows}
     outputs: list[Node] = []
@@ -75,7 +78,9 @@ def emit_kernel(
         else:
             outputs.append(g)
     schedule = make_schedule(loss, outputs, fuse, unused)
-    writer = _Writer(schedule)
+    adjoint_of, flows = (adjoints.adjoint_of, adjoints.flows) if adjoints else ({}, {})
+    writer = _Writer(schedule, display_names(schedule.order, schedule.forward, adjoint_of, flows), adjoint_of,
+                     flows)
     if writer.computes(loss):
         writer.name(loss, "loss")
     buffers: list[tuple[Node, str]] = []  # array gradients go into the caller's buffers
@@ -164,8 +169,12 @@ _IN_PLACE = frozenset({Op.MAP, Op.BROADCAST, Op.SUM, Op.MAX, Op.MATMUL, Op.SCATT
 class _Writer:
     """Emits the statements of one kernel body, node by node."""
 
-    def __init__(self, schedule: Schedule):
+    def __init__(self, schedule: Schedule, display: dict[int, str],
+                 adjoint_of: dict[int, Node], flows: dict[int, tuple[Node, Node]]):
         self.schedule = schedule
+        self.display = display  # a readable name per node (naming.display_names)
+        self.adjoint_of = adjoint_of  # adjoint id -> its primal
+        self.flows = flows  # contribution id -> (user, argument): the rule that made it
         self.ids = node_ids(schedule.order)
         self.namer = Namer()
         self.names: dict[int, str] = {}
@@ -185,8 +194,17 @@ class _Writer:
     # ------------------------------------------------------------ naming and access
 
     def name(self, node: Node, wanted: str | None = None) -> str:
+        """The variable of ``node``, allocated on first use: the adjoint of ``h`` is ``d_`` and
+        ``h``'s own variable (``d_h_2`` for the second ``h``); others by their display name."""
         if id(node) not in self.names:
-            self.names[id(node)] = self.namer.fresh(wanted or f"{node.label}_{self.ids[id(node)][1:]}")
+            if wanted is None and not self.schedule.is_forward(node):
+                primal = self.adjoint_of.get(id(node))
+                flow = self.flows.get(id(node))
+                if primal is not None:
+                    wanted = "d_" + self.name(primal)
+                elif flow is not None:
+                    wanted = f"d_{self.name(flow[1])}_from_{flow[0].label}"
+            self.names[id(node)] = self.namer.fresh(wanted or self.display[id(node)])
         return self.names[id(node)]
 
     def dim(self, d) -> str:
@@ -212,6 +230,8 @@ class _Writer:
         """How the loop body at ``loop_vars`` reads ``node``: a name, an element, an expression."""
         if node.op is Op.CONST:
             return repr(node.attr("value"))
+        if id(node) in self.schedule.aliases:  # a scalar in a shape of ones: the scalar
+            return self.access(node.args[0], [], ())
         if node.op is Op.SIZE:
             dims = {**self.dims, **self.full_dims}  # a size is the whole batch's, in tiles too
             return f"float({' * '.join(dims[d] for d in node.attr('dims'))})"
@@ -248,7 +268,7 @@ class _Writer:
     def fill(self, buffer: str, node: Node) -> None:
         """Copy ``node`` into the caller's buffer (a gradient that is a constant, an input, a
         forward value or another input's gradient)."""
-        what = f"n{self.ids[id(node)][1:]}" if id(node) in self.ids else "a constant"
+        what = self.shown(node) if id(node) in self.ids else "a constant"
         self.lines.append(f"# {buffer} is {what} itself, copied into the caller's buffer")
         value = self.names.get(id(node)) or self.access(node, [], ())  # an array or a constant
         self.lines.append(f"{buffer}[:] = {value}")
@@ -272,33 +292,33 @@ class _Writer:
         self._prologue()
         if self.tiling is not None:
             return self._tiled_body()
-        self.lines.append("")
-        self.lines.append("# --- forward: the loss, one step per node ---")
-        backward_started = False
-        for node in self._steps():
-            if not backward_started and not self.schedule.is_forward(node):
-                backward_started = True
-                self.lines.append("")
-                self.lines.append(
-                    "# --- backward: adjoints in reverse topological order; "
-                    "downstream = upstream x local ---"
-                )
-            self._comment(node)
-            self._emit(node)
+        self._steps_in(self._steps(), "")
         return self.lines
 
+    def _steps_in(self, steps: list[Node], region: str) -> None:
+        """The steps of one region of the kernel, a section header where the forward steps
+        end and the backward ones (the adjoints) begin."""
+        section = None
+        for node in steps:
+            backward = not self.schedule.is_forward(node)
+            if backward != section:
+                section = backward
+                self.lines += ["", (f"# --- backward{region}: adjoints in reverse topological "
+                                    "order; downstream = upstream x local ---") if backward
+                               else f"# --- forward{region}: the loss, one step per node ---"]
+            self._comment(node)
+            self._emit(node)
+
     def _steps(self) -> list[Node]:
+        skipped = self.schedule.fused | self.schedule.folded | self.schedule.aliases
         return [n for n in self.schedule.order if n.op not in (Op.INPUT, Op.CONST, Op.SIZE)
-                and id(n) not in self.schedule.fused and id(n) not in self.schedule.folded]
+                and id(n) not in skipped]
 
     def _tiled_body(self) -> list[str]:
         tiling, kind = self.tiling, self.tiling.kind
         steps = self._steps()
-        self.lines += ["", "# --- before the tiles: what depends on no row ---"]
-        for node in steps:
-            if kind[id(node)] == PRE:
-                self._comment(node)
-                self._emit(node)
+        self.lines += ["", "# ===== before the tiles: what depends on no row ====="]
+        self._steps_in([n for n in steps if kind[id(n)] == PRE], ", before the tiles")
         self.lines += ["", f"# sums over the rows of {tiling.dim}: zeroed here, added to by "
                            "every tile"]
         for node in steps:
@@ -319,10 +339,7 @@ class _Writer:
             self.names[id(node)] = sliced
         self.full_dims, self.dims = dict(self.dims), {**self.dims, tiling.dim: rows}
         self.tile = (start, stop)
-        for node in steps:
-            if kind[id(node)] in (ROW, SUM):
-                self._comment(node)
-                self._emit(node)
+        self._steps_in([n for n in steps if kind[id(n)] in (ROW, SUM)], " of the tile")
         for table, _ in self.row_tables:
             self.rows_scatter(self.row_blocks[table.name])
         inner = self.lines
@@ -330,17 +347,14 @@ class _Writer:
         self.names.update(saved_names)
         self.lines = outer + [
             "",
-            f"# --- the rows of {tiling.dim}, {TILE_ROWS} at a time (each tile's arrays stay in "
-            "cache) ---",
+            f"# ===== the rows of {tiling.dim}, {TILE_ROWS} at a time (each tile's arrays stay "
+            "in cache) =====",
             f"for {start} in range(0, {full}, {TILE_ROWS}):",
             *("    " + line if line else "" for line in inner),
             "",
-            "# --- after the tiles: what depends on the sums ---",
+            "# ===== after the tiles: what depends on the sums =====",
         ]
-        for node in steps:
-            if kind[id(node)] == POST:
-                self._comment(node)
-                self._emit(node)
+        self._steps_in([n for n in steps if kind[id(n)] == POST], ", after the tiles")
         return self.lines
 
     def _start_sum(self, node: Node) -> None:
@@ -366,18 +380,38 @@ class _Writer:
         )
 
     def _comment(self, node: Node) -> None:
-        parts = self._fused_parts(node)
-        for part in parts:
-            text = describe(part, self.ids)
+        """``# h = tanh(z)  (B, 100)``, in the kernel's own names; a backward step says which
+        rule made it (``[tanh: upstream x local]``); fused parts follow, one line each."""
+        self.name(node)
+        for part in self._fused_parts(node):
             if part.op is Op.MAP:
-                arg_ids = [self.ids[id(a)] for a in part.args]
-                formula = print_scalar(part.attr("fn").expr, arg_ids)
-                text = (f"{self.ids[id(part)]} = {part.label}: {formula}  "
-                        f"{format_shape(part.shape)}")
-                if part.label.rsplit("_", 1)[-1].startswith("grad"):
-                    text += "  [upstream x local]"
-            prefix = "# " if part is node else "#   fused: "
-            self.lines.append(prefix + text)
+                rhs = print_scalar(part.attr("fn").expr, [self.shown(a) for a in part.args])
+            else:
+                extra = [f"{k}={v}" for k, v in part.attrs if k not in ("fn", "label", "name")]
+                rhs = f"{part.label}({', '.join([self.shown(a) for a in part.args] + extra)})"
+            text = f"{self.shown(part)} = {rhs}  {format_shape(part.shape)}" + self._rule(part)
+            self.lines.append(("# " if part is node else "#   fused: ") + text)
+
+    def shown(self, node: Node) -> str:
+        """How comments call ``node``: its variable, its value, or (fused) its name."""
+        if node.op is Op.CONST:
+            return repr(node.attr("value"))
+        if node.op is Op.SIZE or id(node) in self.schedule.aliases:
+            return self.access(node, [], ()) if node.ndim == 0 or node.op is Op.SIZE \
+                else self.shown(node.args[0])
+        if id(node) in self.schedule.folded:
+            return self.shown(node.args[0]) + ".T"
+        return self.name(node)  # fused nodes too: each has a name of its own in comments
+
+    def _rule(self, node: Node) -> str:
+        if self.schedule.is_forward(node):
+            return ""
+        if id(node) in self.flows:
+            user, arg = self.flows[id(node)]
+            return f"  [{user.label}: upstream x local, into {self.shown(arg)}]"
+        if id(node) in self.adjoint_of and node.op is Op.MAP:
+            return f"  [the gradients flowing into {self.shown(self.adjoint_of[id(node)])}, added]"
+        return ""
 
     def _fused_parts(self, node: Node) -> list[Node]:
         parts, stack = [], [node]
@@ -396,7 +430,7 @@ class _Writer:
                 node.op is Op.RESHAPE and node.args[0].ndim == 0):
             emitter(node, self.name(node))
             return
-        temp = self.namer.fresh(f"{node.label}_{self.ids[id(node)][1:]}")
+        temp = self.namer.fresh(self.display[id(node)])
         self.names[id(node)] = temp
         emitter(node, temp)
         self.lines.append(f"{buffer}[:] = {temp}  # into the caller's buffer")
@@ -574,9 +608,7 @@ class _Writer:
                           self.namer.fresh(base + "_rows"), self.count(table.shape[1:]), terms)
         lookups = [self.flat_index(t.args[1]) for t in terms]
         joined = lookups[0] if len(lookups) == 1 else f"np.concatenate(({', '.join(lookups)}))"
-        ids = ", ".join(
-            f"{self.ids[id(t.args[0])]} at {self.ids[id(t.args[1])]}" for t in terms
-        )
+        ids = ", ".join(f"{self.shown(t.args[0])} at {self.shown(t.args[1])}" for t in terms)
         self.lines += [
             "",
             f"# gradient of {self.var(table)} as rows (scatter_add of {ids}): the looked-up rows,",

@@ -13,6 +13,8 @@ import keyword
 import re
 from pathlib import Path
 
+from ..ir import Node, Op
+
 # A digest of the helpers' source, written into every generated kernel: Numba links a helper's
 # machine code into each kernel that calls it, so a kernel cached before the helpers changed
 # must not be loaded after (its source, and so its cache entry, differ). The files are read,
@@ -33,7 +35,7 @@ RESERVED = frozenset(
     | {"np", "math", "numba", "dt", "acc", "row", "kernel", "loss_and_grads", "loss_value"}
 )
 _LOOP_VAR = re.compile(r"[ij]\d+")
-MAX_LENGTH = 24
+MAX_LENGTH = 32
 
 
 def sanitize(text: str) -> str:
@@ -61,3 +63,49 @@ class Namer:
             name = f"{base}_{counter}"
         self.taken.add(name)
         return name
+
+
+# Ops that only re-index their argument: they go by its name.
+_SAME_NAME = frozenset({Op.RESHAPE, Op.BROADCAST, Op.STOP_GRADIENT})
+
+
+def display_names(order: list[Node], forward: set[int], adjoint_of: dict[int, Node],
+                  flows: dict[int, tuple[Node, Node]]) -> dict[int, str]:
+    """A readable name for every node of ``order`` (forward nodes first, then backward).
+
+    The user's names first (inputs, and intermediates named with ``gc.name``); the adjoint of
+    a node is ``d_<its name>``; a part of an adjoint that flows back from one user is
+    ``d_<name>_from_<user's op>``; any other node is its op and the nearest name up its first
+    argument (``exp_scores``); a reshape, broadcast or stop_gradient goes by its argument's.
+    ``forward`` holds the ids of the forward nodes; ``adjoint_of`` maps an adjoint's id to its
+    primal, ``flows`` a contribution's id to its (user, argument), both from
+    ``autodiff.gradients``.
+    """
+    names: dict[int, str] = {}
+    stems: dict[int, str] = {}  # the name a derived name is built on
+    for node in order:
+        given = node.given_name
+        if given is not None:
+            names[id(node)] = stems[id(node)] = given
+            continue
+        backward = id(node) not in forward  # (a forward value that is also a gradient is
+        primal = adjoint_of.get(id(node)) if backward else None  # named as a value)
+        flow = flows.get(id(node)) if backward else None
+        if primal is not None:
+            name = "d_" + names[id(primal)]
+        elif flow is not None:
+            name = f"d_{names[id(flow[1])]}_from_{flow[0].label}"
+        elif node.op is Op.CONST:
+            name = "const"
+        elif node.op is Op.SIZE:
+            name = "size_" + "_".join(node.attr("dims"))
+        else:
+            first = next((a for a in node.args if a.dtype == node.dtype), node.args[0])
+            stems[id(node)] = stems[id(first)]
+            name = names[id(first)] if node.op in _SAME_NAME else (
+                f"{stems[id(first)]}_T" if node.op is Op.TRANSPOSE
+                else f"{node.label}_{stems[id(first)]}")
+            names[id(node)] = name
+            continue
+        names[id(node)] = stems[id(node)] = name
+    return names

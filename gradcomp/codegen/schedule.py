@@ -22,6 +22,7 @@ class Schedule:
     users: dict[int, list[Node]]
     fused: set[int] = field(default_factory=set)  # emitted inside their user's loop
     folded: set[int] = field(default_factory=set)  # transposes passed to matmul as ``x.T``
+    aliases: set[int] = field(default_factory=set)  # a scalar reshaped to ones: the scalar
 
     def is_forward(self, node: Node) -> bool:
         return id(node) in self.forward
@@ -42,6 +43,10 @@ def make_schedule(loss: Node, outputs: list[Node], fuse: bool = True,
             users[id(arg)].append(node)
     schedule = Schedule(order, forward, users)
     roots = {id(loss)} | {id(n) for n in outputs}
+    schedule.aliases = {
+        id(n) for n in order
+        if n.op is Op.RESHAPE and n.args[0].ndim == 0 and id(n) not in roots
+        and all(u.op in ELEMENTWISE + (Op.SUM, Op.MAX) for u in users[id(n)])}
     if fuse:
         _choose_fusion(schedule, roots)
     return schedule

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import frontend as F
 from ..errors import IRError
-from ..ir import Node
+from ..ir import Node, name
 
 ACTIVATIONS = {"tanh": F.tanh, "relu": F.relu, "sigmoid": F.sigmoid}
 LOSSES = ("softmax", "logistic", "max_margin")
@@ -66,8 +66,9 @@ class WindowConfig:
 
 
 def _hidden(cfg: WindowConfig, L: Node, W: Node, b: Node, windows: Node) -> Node:
-    x = F.reshape(F.take(L, windows), ("B", cfg.width * cfg.dim))  # concatenated word vectors
-    return ACTIVATIONS[cfg.activation](F.add(F.matmul(x, F.transpose(W)), b))
+    x = name(F.reshape(F.take(L, windows), ("B", cfg.width * cfg.dim)), "x")  # the window
+    z = name(F.add(F.matmul(x, F.transpose(W)), b), "z")
+    return name(ACTIVATIONS[cfg.activation](z), "h")
 
 
 def _inputs(cfg: WindowConfig) -> dict[str, Node]:
@@ -90,20 +91,21 @@ def scores(cfg: WindowConfig, windows_name: str = "windows") -> Node:
     windows = F.tensor(windows_name, ("B", cfg.width), "int64")
     h = _hidden(cfg, p["L"], p["W"], p["b"], windows)
     if cfg.loss == "softmax":
-        return F.add(F.matmul(h, F.transpose(p["U"])), p["c"])
-    return F.matmul(h, p["u"])
+        return name(F.add(F.matmul(h, F.transpose(p["U"])), p["c"]), "scores")
+    return name(F.matmul(h, p["u"]), "score")
 
 
 def build(cfg: WindowConfig) -> Node:
     """The scalar training loss for ``cfg`` (batch mean)."""
     score = scores(cfg)
     if cfg.loss == "softmax":
-        return F.cross_entropy(score, F.tensor("labels", ("B",), "int64"))
+        return name(F.cross_entropy(score, F.tensor("labels", ("B",), "int64")), "loss")
     if cfg.loss == "logistic":
         logits = F.concat([F.const(0.0, ("B", 1)), F.reshape(score, ("B", 1))], axis=1)
-        return F.cross_entropy(logits, F.tensor("labels", ("B",), "int64"))
-    corrupt_score = scores(cfg, "corrupt")
-    return F.mean(F.relu(F.add(F.sub(1.0, score), corrupt_score)))
+        return name(F.cross_entropy(logits, F.tensor("labels", ("B",), "int64")), "loss")
+    corrupt_score = name(scores(cfg, "corrupt"), "corrupt_score")
+    margin = name(F.relu(F.add(F.sub(1.0, score), corrupt_score)), "hinge")
+    return name(F.mean(margin), "loss")
 
 
 def window_classifier_loss(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ..autodiff.reverse import check_loss, grad, resolve_wrt, unused_inputs
+from ..autodiff.reverse import check_loss, gradients, resolve_wrt, unused_inputs
 from ..codegen import KernelSource, emit_kernel
 from ..codegen.emit import scatter_terms
 from ..from_sympy import from_sympy
@@ -202,14 +202,16 @@ class CompiledGradient:
     ):
         self.loss = check_loss(loss)
         self.wrt = resolve_wrt(loss, wrt)
-        self.grads = grad(loss, self.wrt)
+        adjoints = gradients(loss, self.wrt)
+        self.grads = adjoints.grads
         self.rows = {
             w.name for w, g in zip(self.wrt, self.grads) if rows and scatter_terms(g)
         }
         unused = unused_inputs(loss, self.wrt)
         self.signature = Signature(unused + [loss] + self.grads)
         self._kernel = _Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse,
-                                           unused=unused), self.signature, jit)
+                                           unused=unused, adjoints=adjoints),
+                               self.signature, jit)
         self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit,
                                         unused=unused)
         by_name = {w.name: w for w in self.wrt}

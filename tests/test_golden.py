@@ -1,0 +1,38 @@
+"""Golden sources: the kernels of the lecture example and of the window classifier (softmax
+and max-margin), committed in ``tests/golden/`` as reviewed text, so that any change to the
+generated code shows up as a diff in review. After a deliberate change, rewrite them with
+``GRADCOMP_UPDATE_GOLDEN=1 pytest tests/test_golden.py`` and read the diff."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+import gradcomp as gc
+from gradcomp.models import window_classifier_loss
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _lecture():
+    x, y, z = gc.scalars("x y z")
+    return (x + y) * gc.maximum(y, z)
+
+
+KERNELS = {
+    "lecture": _lecture,
+    "window_softmax": lambda: window_classifier_loss(loss="softmax"),
+    "window_max_margin": lambda: window_classifier_loss(loss="max_margin"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_generated_source_is_the_reviewed_one(name):
+    source = gc.compile(KERNELS[name](), jit=False).source
+    path = GOLDEN / f"{name}.py.txt"
+    if os.environ.get("GRADCOMP_UPDATE_GOLDEN"):
+        path.write_text(source, encoding="utf-8")
+    assert path.exists(), f"no golden source {path.name}; write it with GRADCOMP_UPDATE_GOLDEN=1"
+    assert source == path.read_text(encoding="utf-8"), (
+        f"the generated source of {name} differs from {path}; if the change is meant, rewrite "
+        "it with GRADCOMP_UPDATE_GOLDEN=1 and review the diff")
