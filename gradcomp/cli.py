@@ -268,7 +268,7 @@ def cmd_graph(args) -> int:
 
     expr, inputs = lecture_example() if args.model == "lecture" else ner_example()
     path, note = draw(expr, args.out or f"{args.model}-graph.svg", inputs,
-                      grads=not args.no_grads, adjoint=args.adjoint)
+                      grads=not args.no_grads, adjoint=args.adjoint, expand=args.expand)
     print(f"graph written to {path}" + (f"\n{note}" if note else ""))
     return 0
 
@@ -349,6 +349,8 @@ def parser() -> argparse.ArgumentParser:
     gr.add_argument("--out", default=None, help="output file (.svg, .png or .dot)")
     gr.add_argument("--no-grads", action="store_true", help="no gradient labels on edges")
     gr.add_argument("--adjoint", action="store_true", help="draw the backward graph too")
+    gr.add_argument("--expand", action="store_true",
+                    help="draw composites (cross-entropy, logsumexp, softmax) op by op")
     gr.set_defaults(run=cmd_graph)
 
     be = sub.add_parser("bench", help="benchmark compiled vs interpreted vs peers")

@@ -19,7 +19,7 @@ import sympy
 
 from .errors import IRError, ShapeError
 from .ir import (FLOAT, INT, Dim, Node, Op, Shape, broadcast_shapes, dims_product, format_shape,
-                 product_dim)
+                 mark_composite, product_dim)
 from .sympy_bridge import arg_symbols
 
 Operand = Node | Real
@@ -513,17 +513,18 @@ def logsumexp(x: Node, axis=-1) -> Node:
     axes = _axes(x, axis, "logsumexp")
     shift = stop_gradient(amax(x, axes))
     shifted = sub(x, keepdims(shift, x, axes))
-    return add(shift, log(sum(exp(shifted), axes)))
+    return mark_composite(add(shift, log(sum(exp(shifted), axes))), "logsumexp", (x,))
 
 
 def log_softmax(x: Node, axis=-1) -> Node:
     x = _node(x, "log_softmax")
     axes = _axes(x, axis, "log_softmax")
-    return sub(x, keepdims(logsumexp(x, axes), x, axes))
+    return mark_composite(sub(x, keepdims(logsumexp(x, axes), x, axes)), "log_softmax", (x,))
 
 
 def softmax(x: Node, axis=-1) -> Node:
-    return exp(log_softmax(x, axis))
+    x = _node(x, "softmax")
+    return mark_composite(exp(log_softmax(x, axis)), "softmax", (x,))
 
 
 def cross_entropy(logits: Node, labels: Node, reduction: str = "mean") -> Node:
@@ -535,12 +536,9 @@ def cross_entropy(logits: Node, labels: Node, reduction: str = "mean") -> Node:
     if logits.ndim == 1 and labels.ndim == 0:
         logits, labels = reshape(logits, (1,) + logits.shape), reshape(labels, (1,))
     per_example = sub(logsumexp(logits, -1), pick(logits, labels))
-    if reduction == "mean":
-        return mean(per_example)
-    if reduction == "sum":
-        return sum(per_example)
-    if reduction == "none":
-        return per_example
+    reduce = {"mean": mean, "sum": sum, "none": lambda e: e}.get(reduction)
+    if reduce is not None:
+        return mark_composite(reduce(per_example), "cross_entropy", (logits, labels))
     raise IRError(f"cross_entropy: reduction {reduction!r} is not 'mean', 'sum' or 'none'")
 
 

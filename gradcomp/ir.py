@@ -56,6 +56,9 @@ _INTERN: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionar
 # Names users give intermediates (``gc.name(h, "h")``): metadata, not part of a node's key, so
 # naming a node never makes a new one (the same expression built twice is one named node).
 _NAMES: "weakref.WeakKeyDictionary[Node, str]" = weakref.WeakKeyDictionary()
+# Composite functions (softmax cross-entropy, logsumexp, ...) the front end built a node as,
+# with their arguments: pictures draw such a node as one box.
+_COMPOSITES: "weakref.WeakKeyDictionary[Node, tuple]" = weakref.WeakKeyDictionary()
 _INTERN_LOCK = threading.Lock()
 
 
@@ -131,6 +134,17 @@ def name(node: Node, text: str) -> Node:
         return node
     _NAMES[node] = text
     return node
+
+
+def mark_composite(node: Node, kind: str, args: tuple) -> Node:
+    """Record that ``node`` is the composite ``kind`` of ``args`` (for pictures)."""
+    _COMPOSITES.setdefault(node, (kind, tuple(args)))
+    return node
+
+
+def composite(node: Node) -> tuple[str, tuple] | None:
+    """``(kind, args)`` if ``node`` is a composite the front end built, else None."""
+    return _COMPOSITES.get(node)
 
 
 def format_shape(shape: Shape) -> str:
@@ -230,7 +244,7 @@ def inputs_of(outputs: Iterable[Node]) -> list[Node]:
 
 
 def describe(node: Node, ids: dict[int, str]) -> str:
-    """One dump line: ``n5 = tanh(n4)  (B, 100) float``."""
+    """One dump line: ``n5 = tanh(n4)  (B, 100) float  [h]`` (the user's name, if given)."""
     if node.op is Op.INPUT:
         rhs = f"input {node.name!r}"
     elif node.op is Op.CONST:
@@ -243,7 +257,8 @@ def describe(node: Node, ids: dict[int, str]) -> str:
         if node.op is Op.MAP:
             extra.append(f"fn={node.attr('fn')}")
         rhs = f"{node.label}({', '.join(shown + extra)})"
-    return f"{ids[id(node)]} = {rhs}  {format_shape(node.shape)} {node.dtype}"
+    named = f"  [{_NAMES[node]}]" if node in _NAMES else ""
+    return f"{ids[id(node)]} = {rhs}  {format_shape(node.shape)} {node.dtype}{named}"
 
 
 def node_ids(order: list[Node]) -> dict[int, str]:

@@ -36,3 +36,14 @@ def test_generated_source_is_the_reviewed_one(name):
     assert source == path.read_text(encoding="utf-8"), (
         f"the generated source of {name} differs from {path}; if the change is meant, rewrite "
         "it with GRADCOMP_UPDATE_GOLDEN=1 and review the diff")
+
+
+def test_names_are_metadata_outside_the_hash_consing_key():
+    z = gc.tensor("z", (3,))
+    first = gc.tanh(z)
+    assert gc.name(first, "h") is first and gc.tanh(z) is first  # naming makes no new node
+    assert "[h]" in gc.dump(first)
+    source = gc.compile(gc.sum(first * first), jit=False).source
+    assert "h = np.empty((3,), dt)" in source and "d_h" in source
+    with pytest.raises(gc.IRError, match="identifier"):
+        gc.name(first, "not a name")
