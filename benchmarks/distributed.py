@@ -120,7 +120,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out-dir", default="benchmarks/results")
     args = parser.parse_args()
-    fn = gc.compile(window_classifier_loss(CFG.window, CFG.dim, CFG.hidden, CFG.classes))
+    fn = gc.compile(window_classifier_loss(CFG.window, CFG.dim, CFG.hidden, CFG.classes),
+                    block=True)
     params = init_params(CFG, VOCAB, dtype=np.float32)
     rows = [{"batch": b, "single_s": single_process(fn, params, b, args.repeats)}
             for b in BATCHES]

@@ -241,7 +241,7 @@ _FIRST_CALL = textwrap.dedent("""
     import gradcomp as gc
     from gradcomp.models import WindowConfig, init_params, window_classifier_loss
     imported = time.perf_counter()
-    fn = gc.compile(window_classifier_loss())
+    fn = gc.compile(window_classifier_loss(), block=True)
     built = time.perf_counter()
     rng = np.random.default_rng(0)
     fn(**init_params(WindowConfig(), 1000, dtype=np.float32),
@@ -321,7 +321,7 @@ def run(quick: bool = False) -> dict:
     vocabs = [20_000] if quick else [20_000, 400_000]
     dtypes = [np.float32] if quick else [np.float32, np.float64]
     budget, rounds = (0.05, 3) if quick else (0.5, 5)
-    fn = compile(window_classifier_loss())
+    fn = compile(window_classifier_loss(), block=True)
     impls = implementations(fn)
     ceiling_before = {np.dtype(d).name: gemm_ceiling(d) for d in dtypes}
     results: dict = {"config": {"batches": batches, "vocabs": vocabs,

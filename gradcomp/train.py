@@ -48,8 +48,10 @@ class WindowTagger:
             raise GradcompError("the tagger trains 'softmax' or 'logistic' models; max_margin "
                                 "is available as a loss (gc.models) but has no tag decision")
         self.spec, self.vocab, self.params = spec, vocab, params
-        self.loss_fn = compile(build(spec.model))
-        self.score_fn = compile_forward(scores(spec.model))
+        # Compiled in the first call: a run's numbers must not depend on when a background
+        # compile finished (the interpreter rounds differently in float32).
+        self.loss_fn = compile(build(spec.model), block=True)
+        self.score_fn = compile_forward(scores(spec.model), block=True)
         self._grads: dict | None = None  # the gradient arrays, reused by every step
 
     @classmethod
@@ -255,6 +257,6 @@ def train(tagger: WindowTagger, train_sents: list[Sentence], dev_sents: list[Sen
             run.stopped_early = epoch < epochs
             break
     if best is not None:
-        for name, value in best.items():  # in place: the optimizer's state refers to them
-            tagger.params[name][...] = value
+        for key, value in best.items():  # in place: the optimizer's state refers to them
+            tagger.params[key][...] = value
     return run

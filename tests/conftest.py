@@ -9,6 +9,9 @@ import pytest
 def pytest_configure(config):
     # One fresh kernel cache for the whole run, unless the caller chose one.
     os.environ.setdefault("GRADCOMP_CACHE_DIR", tempfile.mkdtemp(prefix="gradcomp-test-cache-"))
+    # Tests of compiled kernels test the kernels: compile in the first call, not in the
+    # background (tests/test_background.py covers that, the default, on its own).
+    os.environ.setdefault("GRADCOMP_COMPILE", "block")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gradcomp.runtime import blas
-from gradcomp.runtime.kernels import dot, dot_add, dot_into, matmul, matmul_add, matmul_into
+from gradcomp.runtime.helpers import dot, dot_add, dot_into, matmul, matmul_add, matmul_into
 
 pytestmark = pytest.mark.jit
 

@@ -150,7 +150,7 @@ def _module(writer, function, params, buffers, body, returns) -> str:
         "import numba",
         "import numpy as np",
         "",
-        "from gradcomp.runtime.kernels import (  # noqa: F401",
+        "from gradcomp.runtime.helpers import (  # noqa: F401",
         *(f"    {helper}," for helper in HELPERS),
         ")",
         "",

@@ -21,9 +21,9 @@ from ..ir import Node, Op
 # not imported: writing source needs no Numba.
 _RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
 HELPERS_VERSION = hashlib.sha256(b"".join(
-    (_RUNTIME / name).read_bytes() for name in ("kernels.py", "blas.py"))).hexdigest()[:12]
+    (_RUNTIME / name).read_bytes() for name in ("helpers.py", "blas.py"))).hexdigest()[:12]
 
-# What generated modules import from gradcomp.runtime.kernels.
+# What generated modules import from gradcomp.runtime.helpers.
 HELPERS = ("CallRejected", "dot", "dot_add", "dot_into", "gather_rows", "in_range", "matmul",
            "matmul_add", "matmul_into", "overlaps", "pick_columns", "row_slots", "scatter_rows",
            "tanh", "unpick_columns")

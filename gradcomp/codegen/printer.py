@@ -16,7 +16,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 class _KernelPrinter(PythonCodePrinter):
     def _print_tanh(self, expr):
-        return f"tanh({self._print(expr.args[0])})"  # gradcomp.runtime.kernels.tanh
+        return f"tanh({self._print(expr.args[0])})"  # gradcomp.runtime.helpers.tanh
 
     def _print_Heaviside(self, expr):
         # The value 1/2 at 0 matches sympy.Heaviside and the central finite difference.

@@ -31,7 +31,7 @@ def kernel(spec) -> CompiledGradient:
         if fn is None:
             try:
                 loss = from_payload(spec.graph)[0]
-                fn = compile(loss, wrt=list(spec.wrt), rows=spec.rows)
+                fn = compile(loss, wrt=list(spec.wrt), rows=spec.rows, block=True)
             except GradcompError as error:
                 raise CompileError(f"worker {_address()}: kernel {spec.key} could not be "
                                    f"built: {error}") from error

@@ -124,13 +124,13 @@ def init_params(cfg: WindowConfig, vocab_size: int, seed: int = 0, dtype=np.floa
     """Glorot-uniform weights, zero biases, small random word vectors."""
     rng = np.random.default_rng(seed)
     params = {}
-    for name, shape in cfg.parameter_shapes(vocab_size).items():
-        if name in ("b", "c"):
-            params[name] = np.zeros(shape, dtype)
-        elif name == "L":
-            params[name] = (0.1 * rng.standard_normal(shape)).astype(dtype)
+    for param, shape in cfg.parameter_shapes(vocab_size).items():
+        if param in ("b", "c"):
+            params[param] = np.zeros(shape, dtype)
+        elif param == "L":
+            params[param] = (0.1 * rng.standard_normal(shape)).astype(dtype)
         else:
             fan = shape[0] + (shape[1] if len(shape) > 1 else 1)
             limit = np.sqrt(6.0 / fan)
-            params[name] = rng.uniform(-limit, limit, shape).astype(dtype)
+            params[param] = rng.uniform(-limit, limit, shape).astype(dtype)
     return params

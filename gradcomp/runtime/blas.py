@@ -24,7 +24,7 @@ import numpy as np
 from llvmlite import binding as llvm
 from numba import types
 
-# How every Numba helper of gradcomp is compiled (kernels.py and optim.py use these too).
+# How every Numba helper of gradcomp is compiled (helpers.py and optim.py use these too).
 # error_model="numpy": division by zero gives inf/nan as in NumPy instead of a Python
 # exception; the check it removes is what keeps LLVM from vectorising loops that divide.
 JIT = dict(cache=True, nogil=True, error_model="numpy")

@@ -8,25 +8,22 @@ Numba kernel, and hands back ``(value, grads)``. It also offers the forward-only
 
 from __future__ import annotations
 
-import operator
-import threading
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from ..autodiff.reverse import check_loss, gradients, resolve_wrt, unused_inputs
-from ..codegen import KernelSource, emit_kernel
+from ..codegen import emit_kernel
 from ..codegen.emit import scatter_terms
 from ..from_sympy import from_sympy
-from ..errors import CompileError, InputError, NotDifferentiableError, describe_array
+from ..errors import InputError, NotDifferentiableError
 from ..ir import Node, Op
 from ..ops import concrete_shape
 from ..cache import write_source
-from .compile import compile_types, load_module
+from .background import NotReady
 from .finite_diff import finite_difference_errors, to_float64
 from .interp import Interpreted, as_result, evaluate
-from .kernels import CallRejected
+from .kernel import Kernel, picker
 from .signature import Bound, Signature
 
 
@@ -52,138 +49,33 @@ class RowGradient:
         return (self.num_rows,) + self.values.shape[1:]
 
 
-class _Kernel:
-    """One generated function: its source, loaded and jitted on first use.
-
-    A call first goes straight to the Numba dispatcher, with compiling switched off (Numba
-    allows that once one type is compiled): its C-level type match accepts only C-contiguous
-    arrays of the dtypes compiled so far, and the kernel's own entry check rejects wrong dims
-    and out-of-range indices before reading anything. Anything else (a missing name, a list,
-    an int32 index, a strided view, a bad shape) falls back to ``Signature.bind``, which names
-    the offending input or converts the arrays, and compiles a new dtype when needed.
-    """
-
-    def __init__(self, kernel: KernelSource, signature: Signature, jit: bool = True):
-        self.spec = kernel
-        self.signature = signature
-        self.jit = jit
-        self._dispatcher = None
-        self._compiling = threading.Lock()
-        self._names = [p.name for p in kernel.params]
-        self._pick = _picker(self._names)
-        self._buffers = [w.name for w in kernel.buffers]
-        # Python scalars would reach the kernel through Numba's own conversions: bind them.
-        self._direct = jit and not any(p.ndim == 0 for p in kernel.params)
-        self._sealed = False  # compiling is off and the direct path open (after a compile)
-
-    @property
-    def dispatcher(self):
-        if self._dispatcher is None:
-            self._dispatcher = getattr(load_module(self.spec.source), self.spec.function)
-        return self._dispatcher
-
-    def __call__(self, inputs: dict, buffers=None) -> tuple[tuple, list]:
-        """Run the kernel on one call's keyword inputs: ``(results, buffers)``.
-
-        ``buffers`` receive the array gradients (one per ``spec.buffers`` input, in order);
-        without them, new arrays are made.
-        """
-        if self._sealed and len(inputs) == len(self._names):
-            try:
-                args = self._pick(inputs)
-                if buffers is None:  # like the arrays they are the gradients of
-                    out = [np.empty(inputs[n].shape, inputs[n].dtype) for n in self._buffers]
-                else:
-                    out = buffers
-                return self._dispatcher(*args, *out), out
-            except (KeyError, AttributeError, TypeError, CallRejected):
-                pass  # not a call the kernel takes as it is: validate and convert
-        bound = self.signature.bind(inputs)
-        if buffers is None:
-            buffers = [np.empty(bound.arrays[n].shape, bound.dtype) for n in self._buffers]
-        else:
-            _check_buffers(buffers, self._buffers, bound)
-        return self.call_bound(bound, buffers), buffers
-
-    def call_bound(self, bound: Bound, buffers) -> tuple:
-        arrays = bound.arrays
-        args = [_argument(arrays[name], bound.dtype) for name in self._names] + list(buffers)
-        if not self.jit:  # the same source run by the Python interpreter (debugging, tests)
-            return self.dispatcher.py_func(*args)
-        dispatcher = self.dispatcher
-        try:
-            types = tuple(numba.typeof(a) for a in args)
-            if types not in dispatcher.overloads:  # a dtype not compiled (or cached) yet
-                with self._compiling:
-                    dispatcher.disable_compile(False)
-                    compile_types(dispatcher, types)
-                    dispatcher.disable_compile(True)  # from now on only here
-            # The dispatcher now holds these types, whoever compiled or loaded them (another
-            # instance of the same loss shares the module): calls may go to it directly.
-            self._sealed = self._direct
-            return dispatcher(*args)
-        except CallRejected:
-            raise CompileError(
-                f"{self.spec.function} rejected inputs that passed validation: "
-                f"{self.signature.describe()}"
-            ) from None
-        except Exception as error:
-            if type(error).__module__.startswith("numba"):
-                raise CompileError(
-                    f"Numba could not compile {self.spec.function} in "
-                    f"{dispatcher.py_func.__code__.co_filename}: {error}"
-                ) from error
-            raise
-
-
-def _picker(names: list[str]):
-    """``mapping -> tuple of mapping[name] for name in names``, by one itemgetter (in C)."""
-    if len(names) == 1:
-        get = operator.itemgetter(names[0])
-        return lambda mapping: (get(mapping),)
-    return operator.itemgetter(*names) if names else (lambda mapping: ())
-
-
-def _check_buffers(buffers: list, names: list[str], bound: Bound) -> None:
-    """Gradient buffers given by the caller: writable C-contiguous arrays of the call's dtype
-    and of their inputs' shapes, overlapping no input and no other buffer."""
-    for name, buffer in zip(names, buffers):
-        want = bound.arrays[name].shape
-        where = f"the gradient buffer for {name!r}"
-        if not isinstance(buffer, np.ndarray) or buffer.dtype != bound.dtype \
-                or buffer.shape != want or not buffer.flags.c_contiguous \
-                or not buffer.flags.writeable:
-            raise InputError(f"{where} must be a writable C-contiguous "
-                             f"{np.dtype(bound.dtype).name} array of shape {want}, "
-                             f"got {describe_array(buffer)}")
-        others = [(f"input {n!r}", a) for n, a in bound.arrays.items()] + [
-            (f"the gradient buffer for {n!r}", b) for n, b in zip(names, buffers) if b is not buffer]
-        for what, other in others:
-            if np.may_share_memory(buffer, other):
-                raise InputError(f"{where} shares memory with {what}; it would be overwritten")
-
-
-def _argument(array: np.ndarray, dtype):
-    if array.ndim:
-        return array
-    return array.dtype.type(array) if array.dtype.kind in "iu" else dtype(array)
-
-
 class CompiledForward:
     """Any expression (scalar or array) compiled to a forward-only kernel, e.g. the scores
     a trained model predicts from."""
 
     def __init__(self, expr: Node, function: str = "forward", fuse: bool = True,
-                 jit: bool = True, unused: list[Node] = ()):
+                 jit: bool = True, unused: list[Node] = (), block: bool | None = None):
         if not isinstance(expr, Node):
             raise NotDifferentiableError(f"compile_forward takes a gradcomp expression, got {expr!r}")
         self.expr = expr
         self.signature = Signature(list(unused) + [expr])
-        self._kernel = _Kernel(emit_kernel(expr, [], [], function=function, fuse=fuse,
-                                           unused=unused), self.signature, jit)
+        self._kernel = Kernel(emit_kernel(expr, [], [], function=function, fuse=fuse,
+                                           unused=unused), self.signature, jit, block)
 
     def __call__(self, **inputs):
-        return as_result(self._kernel(inputs)[0][0], self.expr)
+        try:
+            return as_result(self._kernel(inputs)[0][0], self.expr)
+        except NotReady:  # still compiling: the interpreter answers
+            return as_result(evaluate([self.expr], self.signature.bind(inputs))[0], self.expr)
+
+    @property
+    def ready(self) -> bool:
+        """Whether calls go to the compiled kernel (see ``CompiledGradient.ready``)."""
+        return self._kernel.ready
+
+    def wait(self) -> "CompiledForward":
+        self._kernel.background.wait()
+        return self
 
     @property
     def source(self) -> str:
@@ -198,7 +90,8 @@ class CompiledGradient:
     """A loss and its gradients compiled to one Numba kernel. Call it with arrays by keyword."""
 
     def __init__(
-        self, loss: Node, wrt=None, rows: bool = True, fuse: bool = True, jit: bool = True
+        self, loss: Node, wrt=None, rows: bool = True, fuse: bool = True, jit: bool = True,
+        block: bool | None = None,
     ):
         self.loss = check_loss(loss)
         self.wrt = resolve_wrt(loss, wrt)
@@ -209,16 +102,16 @@ class CompiledGradient:
         }
         unused = unused_inputs(loss, self.wrt)
         self.signature = Signature(unused + [loss] + self.grads)
-        self._kernel = _Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse,
+        self._kernel = Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse,
                                            unused=unused, adjoints=adjoints),
-                               self.signature, jit)
+                               self.signature, jit, block)
         self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit,
-                                        unused=unused)
+                                        unused=unused, block=block)
         by_name = {w.name: w for w in self.wrt}
         self._results = [(kind, name, by_name[name].ndim != 2)
                          for kind, name in self._kernel.spec.results[1:]]
         self._buffer_names = [w.name for w in self._kernel.spec.buffers]
-        self._pick_buffers = _picker(self._buffer_names)
+        self._pick_buffers = picker(self._buffer_names)
         self._interpreted: Interpreted | None = None
 
     # ------------------------------------------------------------ calls
@@ -246,7 +139,10 @@ class CompiledGradient:
         """Call the kernel; put the gradients in ``grads`` (a new dict if None). Buffers
         already in ``grads`` (``into``) are not put again."""
         reused = grads is not None
-        results, buffers = self._kernel(inputs, buffers)
+        try:
+            results, buffers = self._kernel(inputs, buffers)
+        except NotReady:  # the kernel is compiling: the interpreter answers meanwhile
+            return self._interpreted_call(inputs, grads)
         if not reused:
             grads = {}
         k, j = 1, 0
@@ -267,6 +163,29 @@ class CompiledGradient:
                 grads[name] = float(results[k])
                 k += 1
         return float(results[0]), grads
+
+    def _interpreted_call(self, inputs: dict, grads: dict | None) -> tuple[float, dict]:
+        value, interpreted = self.interpret(**inputs)
+        if grads is None:
+            return value, interpreted
+        for name, g in interpreted.items():  # into: the caller's arrays, filled in place
+            if isinstance(grads.get(name), np.ndarray) and isinstance(g, np.ndarray):
+                np.copyto(grads[name], g)
+            else:
+                grads[name] = g
+        return value, grads
+
+    @property
+    def ready(self) -> bool:
+        """Whether calls go to the compiled kernel. Until then (the first call with new
+        dtypes starts Numba in the background) the NumPy interpreter answers them."""
+        return self._kernel.ready
+
+    def wait(self) -> "CompiledGradient":
+        """Block until the kernels compiling in the background are ready; returns ``self``."""
+        self._kernel.background.wait()
+        self._forward.wait()
+        return self
 
     def value(self, **inputs) -> float:
         """The loss alone, through its own forward-only kernel."""
@@ -342,14 +261,18 @@ def _int_value(node: Node, bound: Bound) -> np.ndarray:
 
 
 def compile(  # noqa: A001 - gc.compile, like jax.jit
-    loss, wrt=None, rows: bool = True, fuse: bool = True, jit: bool = True
+    loss, wrt=None, rows: bool = True, fuse: bool = True, jit: bool = True,
+    block: bool | None = None,
 ) -> CompiledGradient:
     """Compile a scalar loss (gradcomp or SymPy expression) and its gradients to one kernel.
 
     ``wrt`` lists inputs or their names (default: every float input). With ``rows=True`` the
     gradient of a table used only through ``take`` comes back as a ``RowGradient``.
     ``fuse=False`` gives every node its own named line (for reading and debugging);
-    ``jit=False`` runs the generated source as plain Python (no Numba compile).
+    ``jit=False`` runs the generated source as plain Python (no Numba compile). The first
+    call with new dtypes starts Numba in the background and is answered by the NumPy
+    interpreter, as are calls until the kernel is ready (``fn.ready``, ``fn.wait()``);
+    ``block=True`` (or ``GRADCOMP_COMPILE=block``) compiles in the first call instead.
     """
     if not isinstance(loss, Node):
         import sympy
@@ -359,9 +282,10 @@ def compile(  # noqa: A001 - gc.compile, like jax.jit
                 f"gc.compile takes a gradcomp or SymPy expression, got {type(loss).__name__}"
             )
         loss = from_sympy(loss)
-    return CompiledGradient(loss, wrt, rows=rows, fuse=fuse, jit=jit)
+    return CompiledGradient(loss, wrt, rows=rows, fuse=fuse, jit=jit, block=block)
 
 
-def compile_forward(expr: Node, fuse: bool = True, jit: bool = True) -> CompiledForward:
+def compile_forward(expr: Node, fuse: bool = True, jit: bool = True,
+                    block: bool | None = None) -> CompiledForward:
     """Compile the forward computation of any expression (no gradients) to one kernel."""
-    return CompiledForward(expr, fuse=fuse, jit=jit)
+    return CompiledForward(expr, fuse=fuse, jit=jit, block=block)

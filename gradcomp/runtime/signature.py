@@ -18,7 +18,7 @@ from ..errors import IndexRangeError, InputError, ShapeError
 from ..indexing import IndexCheck, index_checks
 from ..ir import (FLOAT, INT, Node, Op, check_unique_names, dim_value, dims_product, format_shape,
                   is_product, toposort)
-from .kernels import index_range
+from .helpers import index_range
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import numba
 import numpy as np
 import pytest
 
-from gradcomp.runtime.kernels import index_range, row_slots, tanh
+from gradcomp.runtime.helpers import index_range, row_slots, tanh
 
 pytestmark = pytest.mark.jit
 
@@ -58,7 +58,7 @@ def test_index_range():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m,k,n", [(100, 1, 250), (1, 1, 1), (3, 1, 0), (5, 2, 7), (1, 250, 100)])
 def test_matmul_helpers_match_numpy(dtype, m, k, n):
-    from gradcomp.runtime.kernels import matmul, matmul_into
+    from gradcomp.runtime.helpers import matmul, matmul_into
 
     rng = np.random.default_rng(m * 100 + k)
     a = rng.standard_normal((k, m)).astype(dtype).T  # a transposed view, as kernels pass it
@@ -73,7 +73,7 @@ def test_matmul_helpers_match_numpy(dtype, m, k, n):
 
 
 def test_in_range_and_overlaps():
-    from gradcomp.runtime.kernels import in_range, overlaps
+    from gradcomp.runtime.helpers import in_range, overlaps
 
     assert in_range(np.array([0, 4, 2]), 5) and not in_range(np.array([0, 5]), 5)
     assert not in_range(np.array([3, -1]), 5) and in_range(np.zeros(0, np.int64), 1)
@@ -86,7 +86,7 @@ def test_in_range_and_overlaps():
 
 @pytest.mark.parametrize("vocab,width,lookups", [(7, 3, 40), (400, 50, 1000), (5, 1, 3)])
 def test_gather_rows_matches_fancy_indexing(vocab, width, lookups):
-    from gradcomp.runtime.kernels import gather_rows
+    from gradcomp.runtime.helpers import gather_rows
 
     rng = np.random.default_rng(vocab)
     table = rng.standard_normal((vocab, width)).astype(np.float32)

@@ -32,7 +32,7 @@ _TANH32_Q = (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
 
 # float64: tanh(a) = -expm1(-2a) / (2 + expm1(-2a)), with expm1 by Cody-Waite reduction
 # (fdlibm's split of ln 2), a degree-14 Taylor polynomial and an exact power of two built
-# from selects; within 3 ulp of NumPy's tanh (checked in tests/test_kernels.py).
+# from selects; within 3 ulp of NumPy's tanh (checked in tests/test_helpers.py).
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _INV_LN2 = 1.44269504088896338700e+00
