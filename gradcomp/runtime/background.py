@@ -31,15 +31,16 @@ class Background:
         self._lock = threading.Lock()
 
     def ensure(self, types: tuple, compile_types) -> None:
-        """Raise ``NotReady`` while ``compile_types(types)`` runs (starting it if need be);
-        re-raise what it raised if it failed; return once it is done."""
+        """Raise ``NotReady`` in the call that starts ``compile_types(types)`` and while it
+        runs; re-raise what it raised if it failed; return once it is done."""
         with self._lock:
             thread = self._threads.get(types)
-            if thread is None:
+            if thread is None:  # this call starts it, and is interpreted whatever happens
                 thread = threading.Thread(target=self._run, args=(types, compile_types),
                                           name="gradcomp-compile", daemon=True)
                 self._threads[types] = thread
                 thread.start()
+                raise NotReady()
         if thread.is_alive():
             raise NotReady()
         if types in self._errors:
