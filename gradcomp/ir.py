@@ -278,8 +278,8 @@ def to_payload(outputs: list[Node]) -> tuple:
     interned there like any graph built by hand."""
     order = toposort(outputs)
     position = {id(n): k for k, n in enumerate(order)}
-    nodes = tuple((n.op.value, tuple(position[id(a)] for a in n.args), n.attrs, n.shape, n.dtype)
-                  for n in order)
+    nodes = tuple((n.op.value, tuple(position[id(a)] for a in n.args), n.attrs, n.shape, n.dtype,
+                   _NAMES.get(n)) for n in order)  # names too: they are in the generated source
     return nodes, tuple(position[id(n)] for n in outputs)
 
 
@@ -287,8 +287,10 @@ def from_payload(payload: tuple) -> list[Node]:
     """The output nodes of a graph sent as ``to_payload`` data."""
     nodes, outputs = payload
     built: list[Node] = []
-    for op, args, attrs, shape, dtype in nodes:
+    for op, args, attrs, shape, dtype, given in nodes:
         built.append(Node.make(Op(op), [built[k] for k in args], shape, dtype, **dict(attrs)))
+        if given is not None:
+            name(built[-1], given)
     return [built[k] for k in outputs]
 
 

@@ -47,3 +47,16 @@ def test_names_are_metadata_outside_the_hash_consing_key():
     assert "h = np.empty((3,), dt)" in source and "d_h" in source
     with pytest.raises(gc.IRError, match="identifier"):
         gc.name(first, "not a name")
+
+
+def test_a_graph_sent_as_data_keeps_its_names():
+    from gradcomp.ir import from_payload, to_payload
+
+    loss = window_classifier_loss(dim=4, hidden=3, classes=2)
+    payload = to_payload([loss])
+    for node in gc.ir.toposort([loss]):  # forget the names, as another process would
+        gc.ir._NAMES.pop(node, None)
+    again = from_payload(payload)[0]
+    assert again is loss and loss.given_name == "loss"
+    assert gc.compile(again, jit=False).source == gc.compile(
+        window_classifier_loss(dim=4, hidden=3, classes=2), jit=False).source
