@@ -15,7 +15,12 @@ import threading
 
 
 class NotReady(Exception):
-    """The kernel for this call's types is still compiling: interpret the call."""
+    """The kernel for this call's types is still compiling: interpret the call, then call
+    ``start()`` (the compile begins after the first interpreted answer, not against it)."""
+
+    def __init__(self, start=None):
+        super().__init__()
+        self.start = start or (lambda: None)
 
 
 def block_by_default() -> bool:
@@ -39,9 +44,8 @@ class Background:
                 thread = threading.Thread(target=self._run, args=(types, compile_types),
                                           name="gradcomp-compile", daemon=True)
                 self._threads[types] = thread
-                thread.start()
-                raise NotReady()
-        if thread.is_alive():
+                raise NotReady(thread.start)
+        if thread.is_alive() or thread.ident is None:  # running, or about to start
             raise NotReady()
         if types in self._errors:
             raise self._errors[types]
@@ -54,7 +58,7 @@ class Background:
 
     @property
     def pending(self) -> bool:
-        return any(t.is_alive() for t in self._threads.values())
+        return any(t.is_alive() or t.ident is None for t in self._threads.values())
 
     @property
     def started(self) -> bool:
@@ -63,6 +67,7 @@ class Background:
     def wait(self) -> None:
         """Block until every compile started has finished; raise the first that failed."""
         for thread in list(self._threads.values()):
-            thread.join()
+            if thread.ident is not None:
+                thread.join()
         for error in self._errors.values():
             raise error

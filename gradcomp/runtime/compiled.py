@@ -65,8 +65,10 @@ class CompiledForward:
     def __call__(self, **inputs):
         try:
             return as_result(self._kernel(inputs)[0][0], self.expr)
-        except NotReady:  # still compiling: the interpreter answers
-            return as_result(evaluate([self.expr], self.signature.bind(inputs))[0], self.expr)
+        except NotReady as waiting:  # still compiling: the interpreter answers
+            result = as_result(evaluate([self.expr], self.signature.bind(inputs))[0], self.expr)
+            waiting.start()
+            return result
 
     @property
     def ready(self) -> bool:
@@ -141,8 +143,10 @@ class CompiledGradient:
         reused = grads is not None
         try:
             results, buffers = self._kernel(inputs, buffers)
-        except NotReady:  # the kernel is compiling: the interpreter answers meanwhile
-            return self._interpreted_call(inputs, grads)
+        except NotReady as waiting:  # the kernel is compiling: the interpreter answers
+            result = self._interpreted_call(inputs, grads)
+            waiting.start()
+            return result
         if not reused:
             grads = {}
         k, j = 1, 0
@@ -194,7 +198,7 @@ class CompiledGradient:
     def interpret(self, **inputs) -> tuple[float, dict]:
         """The same results through the NumPy interpreter (row gradients as rows too)."""
         if self._interpreted is None:
-            self._interpreted = Interpreted(self.loss, self.wrt)
+            self._interpreted = Interpreted(self.loss, self.wrt, self.grads)
         value, dense = self._interpreted(**inputs)
         bound = self.signature.bind(inputs)
         for name in self.rows:

@@ -35,10 +35,10 @@ def as_result(value, like: Node):
 class Interpreted:
     """A loss and its gradients, prepared once, evaluated by the interpreter per call."""
 
-    def __init__(self, loss: Node, wrt=None):
+    def __init__(self, loss: Node, wrt=None, grads: list[Node] | None = None):
         self.loss = check_loss(loss)
         self.wrt = resolve_wrt(loss, wrt)
-        self.grads = grad(loss, self.wrt)
+        self.grads = grad(loss, self.wrt) if grads is None else grads
         self.signature = Signature(unused_inputs(loss, self.wrt) + [loss] + self.grads)
         self.order = toposort([loss] + self.grads)
         self.value_order = toposort([loss])
