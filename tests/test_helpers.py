@@ -4,7 +4,7 @@ import numba
 import numpy as np
 import pytest
 
-from gradcomp.runtime.helpers import index_range, row_slots, tanh
+from gradcomp.runtime.helpers import row_slots, tanh
 
 pytestmark = pytest.mark.jit
 
@@ -48,11 +48,6 @@ def test_row_slots_map_each_lookup_to_its_distinct_row():
         slot, distinct = row_slots(index)
         np.testing.assert_array_equal(distinct[slot], index)
         assert len(distinct) == len(np.unique(index)) == len(set(distinct.tolist()))
-
-
-def test_index_range():
-    assert index_range(np.array([3, -2, 9, 0])) == (-2, 9)
-    assert index_range(np.array([4])) == (4, 4)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -127,24 +127,6 @@ def overlaps(starts, sizes, buffers):
 
 
 @numba.njit(**JIT)
-def index_range(index):
-    """(min, max) of a 1-D int array in one pass (the Python validator's range check)."""
-    low = high = index[0]
-    for k in range(1, index.shape[0]):
-        value = index[k]
-        low = min(low, value)
-        high = max(high, value)
-    return low, high
-
-
-# Products go through these helpers rather than np.dot in the kernel itself: they call NumPy's
-# own BLAS (see blas.py), and a helper's compiled code is cached on disk once and shared by every
-# kernel, instead of compiled into each (Numba's np.dot took about half a second to compile per
-# dtype and layout).
-# An inner dimension of 1 (the weight gradient of a batch of one) is an outer product: a plain
-# loop gives the same bits as BLAS (each entry is one product) without its call overhead,
-# 2.8 -> 2.1 us (float32) and 5.5 -> 3.8 us (float64) for the 100 x 250 weight gradient.
-@numba.njit(**JIT)
 def matmul(a, b):
     """``a @ b`` for 2-D arrays, by BLAS."""
     out = np.empty((a.shape[0], b.shape[1]), a.dtype)

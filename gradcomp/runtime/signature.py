@@ -18,7 +18,6 @@ from ..errors import IndexRangeError, InputError, ShapeError
 from ..indexing import IndexCheck, index_checks
 from ..ir import (FLOAT, INT, Node, Op, check_unique_names, dim_value, dims_product, format_shape,
                   is_product, toposort)
-from .helpers import index_range
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ class Signature:
             index = arrays[check.input_name]
             if index.size:
                 if check.input_name not in ranges:
-                    ranges[check.input_name] = index_range(index.reshape(-1))
+                    ranges[check.input_name] = (index.min(), index.max())
                 _check_range(index, ranges[check.input_name], check, dims)
         return Bound(arrays, dims, dtype)
 
