@@ -15,13 +15,13 @@ Run: python benchmarks/compile.py [--repeats 3] [--out-dir benchmarks/results]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-from pathlib import Path
+
+from gradcomp.bench import write_results
 
 LOSSES = ["window", "mlp1", "mlp8", "chain60", "chain200"]
 
@@ -153,12 +153,7 @@ def main() -> int:
                      f"{r['first_call_cold_s']:.2f} | {r['first_result_background_s']:.3f} | "
                      f"{r['ready_background_s']:.2f} | {r['first_call_warm_s']:.2f} | "
                      f"{r['peak_rss_mib']:.0f} MiB | {jax_cell} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "compile.md").write_text(text)
-    (out / "compile.json").write_text(json.dumps(rows, indent=1) + "\n")
+    write_results(args.out_dir, "compile", "\n".join(lines) + "\n", rows)
     return 0
 
 

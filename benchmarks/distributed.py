@@ -16,7 +16,6 @@ Run: python benchmarks/distributed.py [--repeats 3] [--out-dir benchmarks/result
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -32,6 +31,7 @@ from distributed import get_task_stream  # noqa: E402
 import gradcomp as gc  # noqa: E402
 from gradcomp import distributed  # noqa: E402
 from gradcomp.distributed.gradients import KernelSpec, finish  # noqa: E402
+from gradcomp.bench import write_results  # noqa: E402
 from gradcomp.distributed.worker import shard_gradient  # noqa: E402
 from gradcomp.models import WindowConfig, init_params, window_classifier_loss  # noqa: E402
 
@@ -138,13 +138,8 @@ def main() -> int:
         finally:
             client.close()
             client.cluster.close()
-    text = report(rows, traffic)
-    print(text)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "distributed.md").write_text(text)
-    (out / "distributed.json").write_text(json.dumps({"rows": rows, "traffic": traffic},
-                                                     indent=1) + "\n")
+    write_results(args.out_dir, "distributed", report(rows, traffic),
+                  {"rows": rows, "traffic": traffic})
     return 0
 
 

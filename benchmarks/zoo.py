@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import tempfile
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import gradcomp as gc  # noqa: E402
-from gradcomp.bench import SETTLE_SECONDS, median_seconds  # noqa: E402
+from gradcomp.bench import SETTLE_SECONDS, median_seconds, write_results  # noqa: E402
 from gradcomp.testing import as_dense  # noqa: E402
 
 from examples.zoo import MODELS  # noqa: E402
@@ -142,11 +141,7 @@ def main() -> int:
     text = (f"Value + all gradients per call, float32, B = {args.batch}; us per call, the best "
             f"of {args.rounds} interleaved rounds of medians. First call: compile with an empty "
             f"kernel cache.\n\n{table(rows)}\n")
-    print(text)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "zoo.md").write_text(text)
-    (out / "zoo.json").write_text(json.dumps(rows, indent=1) + "\n")
+    write_results(args.out_dir, "zoo", text, rows)
     return 0
 
 

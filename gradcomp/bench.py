@@ -433,6 +433,17 @@ def plot(results: dict, path: Path) -> Path | None:
     return path
 
 
+def write_results(out_dir, stem: str, text: str, data) -> Path:
+    """A benchmark's table as ``<stem>.md`` and its numbers as ``<stem>.json`` in ``out_dir``;
+    the table is printed too. Returns the folder."""
+    print(text)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.md").write_text(text)
+    (out / f"{stem}.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+    return out
+
+
 def main(quick: bool = False, out_dir: str = "bench-results") -> int:
     results = run(quick)
     out = Path(out_dir)
