@@ -66,9 +66,11 @@ class CompiledForward:
         try:
             return as_result(self._kernel(inputs)[0][0], self.expr)
         except NotReady as waiting:  # still compiling: the interpreter answers
-            result = as_result(evaluate([self.expr], self.signature.bind(inputs))[0], self.expr)
-            waiting.start()
-            return result
+            try:
+                return as_result(evaluate([self.expr], self.signature.bind(inputs))[0],
+                                 self.expr)
+            finally:
+                waiting.start()
 
     @property
     def ready(self) -> bool:
@@ -144,9 +146,10 @@ class CompiledGradient:
         try:
             results, buffers = self._kernel(inputs, buffers)
         except NotReady as waiting:  # the kernel is compiling: the interpreter answers
-            result = self._interpreted_call(inputs, grads)
-            waiting.start()
-            return result
+            try:
+                return self._interpreted_call(inputs, grads)
+            finally:
+                waiting.start()  # (whatever the answer: a failed one must not stop it)
         if not reused:
             grads = {}
         k, j = 1, 0
