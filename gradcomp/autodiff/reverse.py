@@ -69,9 +69,7 @@ def grad(output: Node, wrt=None) -> list[Node]:
     ``output`` must be a scalar. Inputs the output does not depend on get zeros.
     """
     output = check_loss(output)
-    targets = resolve_wrt(output, wrt)
-    adjoints, _ = backward(output, targets)
-    return [adjoints.get(id(t), F.const(0.0, t.shape)) for t in targets]
+    return gradients(output, resolve_wrt(output, wrt)).grads
 
 
 @dataclass(frozen=True)

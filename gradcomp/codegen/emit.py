@@ -79,8 +79,8 @@ def emit_kernel(
             outputs.append(g)
     schedule = make_schedule(loss, outputs, fuse, unused)
     adjoint_of, flows = (adjoints.adjoint_of, adjoints.flows) if adjoints else ({}, {})
-    writer = _Writer(schedule, display_names(schedule.order, schedule.forward, adjoint_of, flows), adjoint_of,
-                     flows)
+    display = display_names(schedule.order, schedule.forward, adjoint_of, flows)
+    writer = _Writer(schedule, display, adjoint_of, flows)
     if writer.computes(loss):
         writer.name(loss, "loss")
     buffers: list[tuple[Node, str]] = []  # array gradients go into the caller's buffers

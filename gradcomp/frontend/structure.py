@@ -11,14 +11,19 @@ from .elementwise import div, size
 from .inputs import _axes, _check_shape, _node
 
 
-def sum(x: Node, axis=None) -> Node:  # noqa: A001 - the NumPy name
-    """Sum over ``axis`` (an int, a tuple, or None for all axes); the axes are removed."""
-    x = _node(x, "sum")
-    axes = _axes(x, axis, "sum")
+def _reduction(op: Op, x, axis, what: str) -> Node:
+    """``x`` reduced by ``op`` over ``axis`` (an int, a tuple, or None for all axes)."""
+    x = _node(x, what)
+    axes = _axes(x, axis, what)
     if not axes:
         return x
     shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
-    return Node.make(Op.SUM, (x,), shape, x.dtype, axes=axes)
+    return Node.make(op, (x,), shape, x.dtype, axes=axes)
+
+
+def sum(x: Node, axis=None) -> Node:  # noqa: A001 - the NumPy name
+    """Sum over ``axis`` (an int, a tuple, or None for all axes); the axes are removed."""
+    return _reduction(Op.SUM, x, axis, "sum")
 
 
 def mean(x: Node, axis=None) -> Node:
@@ -29,12 +34,7 @@ def mean(x: Node, axis=None) -> Node:
 
 def amax(x: Node, axis=None) -> Node:
     """Max over ``axis``; ties share the upstream gradient equally."""
-    x = _node(x, "max")
-    axes = _axes(x, axis, "max")
-    if not axes:
-        return x
-    shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
-    return Node.make(Op.MAX, (x,), shape, x.dtype, axes=axes)
+    return _reduction(Op.MAX, x, axis, "max")
 
 
 def keepdims(reduced: Node, x: Node, axes: tuple[int, ...]) -> Node:
