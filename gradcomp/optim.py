@@ -24,8 +24,13 @@ class SGD:
 
     def step(self, params: dict, grads: dict) -> None:
         for name, g in grads.items():
-            if isinstance(g, RowGradient):
-                params[name][_checked_rows(name, params[name], g)] -= self.lr * g.values
+            if isinstance(g, RowGradient):  # repeated rows (per-lookup gradients) add up
+                param = _parameter(name, params.get(name))
+                rows = _checked_rows(name, param, g)
+                width = param.size // max(param.shape[0], 1)
+                values = _like(name, g.values, param, (len(rows),) + param.shape[1:])
+                _sgd_rows(param.reshape(-1, width), rows, values.reshape(-1, width),
+                          param.dtype.type(self.lr))
             else:
                 params[name] -= self.lr * g
 
@@ -59,6 +64,7 @@ class Adam:
                 raise InputError(f"parameter {name!r} is now a {param.dtype} array of shape "
                                  f"{param.shape}; this Adam's moments are {m.dtype} {m.shape}")
             if isinstance(g, RowGradient):
+                g = g.coalesce()  # each touched row's moments move once
                 rows = _checked_rows(name, param, g)
                 values = _like(name, g.values, param, (len(rows),) + param.shape[1:])
                 width = param.size // max(param.shape[0], 1)
@@ -78,7 +84,7 @@ def _parameter(name: str, param) -> np.ndarray:
     if not (isinstance(param, np.ndarray) and param.dtype.kind == "f" and param.ndim
             and param.flags.c_contiguous and param.flags.writeable):
         raise InputError(f"parameter {name!r} must be a writable C-contiguous float array "
-                         f"(Adam updates it in place), got {describe_array(param)}")
+                         f"(the optimizer updates it in place), got {describe_array(param)}")
     return param
 
 
@@ -119,6 +125,16 @@ def _adam_dense(param, m, v, grad, step_size, beta1, beta2, eps):
         m[k] = m_k
         v[k] = v_k
         param[k] -= size * m_k / (np.sqrt(v_k) + floor)
+
+
+@numba.njit(**JIT)
+def _sgd_rows(param, rows, values, lr):
+    """``param[rows[k]] -= lr * values[k]`` for every k in turn (a row listed twice moves
+    twice); rows checked by the caller."""
+    for k in range(rows.shape[0]):
+        row = param[rows[k]]
+        for j in range(values.shape[1]):
+            row[j] -= lr * values[k, j]
 
 
 @numba.njit(**JIT)

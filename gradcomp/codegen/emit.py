@@ -62,8 +62,12 @@ def emit_kernel(
     fuse: bool = True,
     unused: list[Node] = (),
     adjoints=None,
+    lookups: set[str] = frozenset(),
 ) -> KernelSource:
     """Source of ``function(*inputs) -> (loss, *grads)``; ``rows`` names row-gradient inputs.
+
+    ``lookups`` (a subset of ``rows``) get one gradient row per lookup, unsummed, in lookup
+    order (as PyTorch's sparse embedding gradient); the others one row per distinct row.
 
     ``unused`` are inputs the caller passes that the graph does not read (a ``wrt`` input the
     loss does not depend on): parameters of the kernel all the same, checked like the others.
@@ -80,7 +84,7 @@ def emit_kernel(
     schedule = make_schedule(loss, outputs, fuse, unused)
     adjoint_of, flows = (adjoints.adjoint_of, adjoints.flows) if adjoints else ({}, {})
     display = display_names(schedule.order, schedule.forward, adjoint_of, flows)
-    writer = _Writer(schedule, display, adjoint_of, flows)
+    writer = _Writer(schedule, display, adjoint_of, flows, lookups)
     if writer.computes(loss):
         writer.name(loss, "loss")
     buffers: list[tuple[Node, str]] = []  # array gradients go into the caller's buffers
@@ -170,8 +174,10 @@ class _Writer:
     """Emits the statements of one kernel body, node by node."""
 
     def __init__(self, schedule: Schedule, display: dict[int, str],
-                 adjoint_of: dict[int, Node], flows: dict[int, tuple[Node, Node]]):
+                 adjoint_of: dict[int, Node], flows: dict[int, tuple[Node, Node]],
+                 lookups: set[str] = frozenset()):
         self.schedule = schedule
+        self.lookups = lookups  # tables whose gradient is one row per lookup (unsummed)
         self.display = display  # a readable name per node (naming.display_names)
         self.adjoint_of = adjoint_of  # adjoint id -> its primal
         self.flows = flows  # contribution id -> (user, argument): the rule that made it
@@ -602,28 +608,42 @@ class _Writer:
         return self.tile is not None and self.tiling.kind[id(node)] == SUM
 
     def rows_setup(self, table: Node, terms: list[Node]) -> _RowBlock:
-        """Lines that find a table's looked-up rows and zero their gradient rows."""
+        """Lines that find a table's looked-up rows and make their gradient rows: one per
+        distinct row, zeroed (summed into by ``rows_scatter``), or one per lookup."""
         base = f"d_{table.name}"
-        block = _RowBlock(self.namer.fresh(base + "_slot"), self.namer.fresh(base + "_index"),
-                          self.namer.fresh(base + "_rows"), self.count(table.shape[1:]), terms)
+        per_lookup = table.name in self.lookups
+        block = _RowBlock(None if per_lookup else self.namer.fresh(base + "_slot"),
+                          self.namer.fresh(base + "_index"), self.namer.fresh(base + "_rows"),
+                          self.count(table.shape[1:]), terms)
         lookups = [self.flat_index(t.args[1]) for t in terms]
         joined = lookups[0] if len(lookups) == 1 else f"np.concatenate(({', '.join(lookups)}))"
         ids = ", ".join(f"{self.shown(t.args[0])} at {self.shown(t.args[1])}" for t in terms)
+        head = f"# gradient of {self.var(table)} as rows (scatter_add of {ids}):"
+        self.row_blocks[table.name] = block
+        if per_lookup:
+            total = " + ".join(self.count(t.args[1].shape) for t in terms)
+            self.lines += [
+                "", head, "# one row per lookup, in lookup order, not summed (a row looked up "
+                "twice comes", "# twice); nothing of size V is touched",
+                f"{block.index} = {joined}" + (".copy()" if len(lookups) == 1 else ""),
+                f"{block.rows} = np.empty(({total}, {block.width}), dt)",
+            ]
+            return block
         self.lines += [
-            "",
-            f"# gradient of {self.var(table)} as rows (scatter_add of {ids}): the looked-up rows,",
+            "", head + " the looked-up rows,",
             "# each with the sum of its lookups' adjoints; nothing of size V is touched",
             f"{block.slot}, {block.index} = row_slots({joined})",
             f"{block.rows} = np.empty(({block.index}.shape[0], {block.width}), dt)",
         ]
         self._fill(block.rows, [f"{block.index}.shape[0]", block.width], "0.0")
-        self.row_blocks[table.name] = block
         return block
 
     def rows_scatter(self, block: _RowBlock) -> None:
-        """Lines that add each lookup's adjoint into its row (the current tile's lookups)."""
+        """Lines that put each lookup's adjoint into its row (the current tile's lookups):
+        added into its distinct row, or copied to its own."""
         if self.tile is not None:
-            self.lines.append(f"# this tile's lookups, added into their rows of {block.rows}")
+            self.lines.append(f"# this tile's lookups, {'copied' if block.slot is None else 'added'}"
+                              f" into their rows of {block.rows}")
         start = "0"
         for term in block.terms:
             values, term_index = term.args
@@ -632,15 +652,18 @@ class _Writer:
                 per_row = self.count(term_index.shape[1:])
                 whole = " * ".join(self.full_dims.get(d, self.dim(d)) if isinstance(d, str)
                                    else str(d) for d in term_index.shape)
-                first, last = (f"{bound} * {per_row}" if start == "0" else
-                               f"{start} + {bound} * {per_row}" for bound in self.tile)
-                part = f"{block.slot}[{first}:{last}]"
+                span = [f"{bound} * {per_row}" if start == "0" else
+                        f"{start} + {bound} * {per_row}" for bound in self.tile]
             else:
                 whole = n
-                part = block.slot if len(block.terms) == 1 else \
-                    f"{block.slot}[{start}:{start} + {n}]"
+                span = [start, f"{start} + {n}"]
             values_2d = f"{self.var(values)}.reshape(({n}, {block.width}))"
-            self.lines.append(f"scatter_rows({block.rows}, {part}, {values_2d})")
+            if block.slot is None:
+                self.lines.append(f"{block.rows}[{span[0]}:{span[1]}] = {values_2d}")
+            else:
+                part = block.slot if len(block.terms) == 1 and self.tile is None else \
+                    f"{block.slot}[{span[0]}:{span[1]}]"
+                self.lines.append(f"scatter_rows({block.rows}, {part}, {values_2d})")
             start = whole if start == "0" else f"{start} + {whole}"
 
 
@@ -650,7 +673,7 @@ def _tuple(items: list[str]) -> str:
 
 @dataclass
 class _RowBlock:
-    slot: str  # each lookup's slot among the distinct rows
+    slot: str | None  # each lookup's slot among the distinct rows (None: a row per lookup)
     index: str  # the distinct rows
     rows: str  # their summed gradients
     width: str

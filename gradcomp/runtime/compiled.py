@@ -22,6 +22,7 @@ from ..ops import concrete_shape
 from ..cache import write_source
 from .background import NotReady
 from .finite_diff import finite_difference_errors, to_float64
+from .rows import coalesce_rows
 from .interp import Interpreted, as_result, evaluate
 from .kernel import Kernel, picker
 from .signature import Bound, Signature
@@ -31,18 +32,35 @@ from .signature import Bound, Signature
 class RowGradient:
     """The gradient of an embedding table as rows: only the rows a call looked up.
 
-    ``indices`` are distinct (in order of first lookup); ``values[k]`` is the summed gradient of row
-    ``indices[k]`` (repeated lookups add up). ``to_dense()`` gives the full table gradient.
+    Coalesced (``gc.compile(..., rows=True)``): ``indices`` are distinct (in order of first
+    lookup) and ``values[k]`` is the summed gradient of row ``indices[k]``. Not coalesced
+    (``rows="lookups"``): one entry per lookup, in lookup order, so a row looked up twice comes
+    twice (PyTorch's ``sparse=True`` embedding gradient); the table's gradient is their sum.
+    ``to_dense()`` gives the full table gradient, ``coalesce()`` the distinct rows.
     """
 
     indices: np.ndarray
     values: np.ndarray
     num_rows: int
+    coalesced: bool = True
 
     def to_dense(self) -> np.ndarray:
         dense = np.zeros((self.num_rows,) + self.values.shape[1:], dtype=self.values.dtype)
-        dense[self.indices] = self.values
+        if self.coalesced:
+            dense[self.indices] = self.values
+        else:
+            np.add.at(dense, self.indices, self.values)
         return dense
+
+    def coalesce(self) -> "RowGradient":
+        """The same gradient with one entry per distinct row (itself if it has that)."""
+        if self.coalesced:
+            return self
+        width = self.values.size // max(len(self.indices), 1)
+        indices, values = coalesce_rows(np.ascontiguousarray(self.indices, dtype=np.int64),
+                                        np.ascontiguousarray(self.values).reshape(-1, width))
+        return RowGradient(indices, values.reshape((-1,) + self.values.shape[1:]),
+                           self.num_rows)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -94,9 +112,12 @@ class CompiledGradient:
     """A loss and its gradients compiled to one Numba kernel. Call it with arrays by keyword."""
 
     def __init__(
-        self, loss: Node, wrt=None, rows: bool = True, fuse: bool = True, jit: bool = True,
+        self, loss: Node, wrt=None, rows: bool | str = True, fuse: bool = True, jit: bool = True,
         block: bool | None = None,
     ):
+        if rows not in (True, False, "lookups"):
+            raise InputError(f"rows must be True (a row per distinct row), 'lookups' (a row per "
+                             f"lookup) or False (dense), got {rows!r}")
         self.loss = check_loss(loss)
         self.wrt = resolve_wrt(loss, wrt)
         adjoints = gradients(loss, self.wrt)
@@ -106,8 +127,10 @@ class CompiledGradient:
         }
         unused = unused_inputs(loss, self.wrt)
         self.signature = Signature(unused + [loss] + self.grads)
+        self.coalesced = rows is True  # row gradients: one per distinct row, or per lookup
+        lookups = set() if self.coalesced else self.rows
         self._kernel = Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse,
-                                           unused=unused, adjoints=adjoints),
+                                           unused=unused, adjoints=adjoints, lookups=lookups),
                                self.signature, jit, block)
         self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit,
                                         unused=unused, block=block)
@@ -164,7 +187,7 @@ class CompiledGradient:
                 table_shape = table.shape if type(table) is np.ndarray else np.shape(table)
                 if reshape:
                     values = values.reshape((-1,) + table_shape[1:])
-                grads[name] = RowGradient(results[k], values, table_shape[0])
+                grads[name] = RowGradient(results[k], values, table_shape[0], self.coalesced)
                 k += 2
             elif kind == "scalar":
                 grads[name] = float(results[k])
@@ -206,9 +229,17 @@ class CompiledGradient:
         bound = self.signature.bind(inputs)
         for name in self.rows:
             node = next(w for w in self.wrt if w.name == name)
-            looked_up = self._lookups(node, bound)
             rows = concrete_shape(node.shape, bound.dims)[0]
-            dense[name] = RowGradient(looked_up, dense[name][looked_up], rows)
+            if self.coalesced:
+                looked_up = np.unique(self._lookups(node, bound))
+                dense[name] = RowGradient(looked_up, dense[name][looked_up], rows)
+            else:  # each lookup's own adjoint, by the interpreter
+                terms = scatter_terms(self.grads[self.wrt.index(node)])
+                values = evaluate([t.args[0] for t in terms], bound)
+                width = node.shape[1:]
+                dense[name] = RowGradient(self._lookups(node, bound), np.concatenate(
+                    [np.reshape(v, (-1,) + concrete_shape(width, bound.dims)) for v in values]),
+                    rows, coalesced=False)
         return value, dense
 
     def check(self, eps: float = 1e-6, **inputs) -> float:
@@ -255,9 +286,10 @@ class CompiledGradient:
     # ------------------------------------------------------------ row helpers
 
     def _lookups(self, table: Node, bound: Bound) -> np.ndarray:
+        """Every lookup of ``table`` in the call, in lookup order (repeats kept)."""
         terms = scatter_terms(self.grads[self.wrt.index(table)])
         indices = [_int_value(t.args[1], bound) for t in terms]
-        return np.unique(np.concatenate([i.ravel() for i in indices]))
+        return np.concatenate([np.ravel(i) for i in indices]).astype(np.int64)
 
 
 
@@ -268,13 +300,15 @@ def _int_value(node: Node, bound: Bound) -> np.ndarray:
 
 
 def compile(  # noqa: A001 - gc.compile, like jax.jit
-    loss, wrt=None, rows: bool = True, fuse: bool = True, jit: bool = True,
+    loss, wrt=None, rows: bool | str = True, fuse: bool = True, jit: bool = True,
     block: bool | None = None,
 ) -> CompiledGradient:
     """Compile a scalar loss (gradcomp or SymPy expression) and its gradients to one kernel.
 
     ``wrt`` lists inputs or their names (default: every float input). With ``rows=True`` the
-    gradient of a table used only through ``take`` comes back as a ``RowGradient``.
+    gradient of a table used only through ``take`` comes back as a ``RowGradient`` of its
+    distinct looked-up rows; ``rows="lookups"`` gives one row per lookup, unsummed (cheaper,
+    and all an SGD step needs); ``rows=False`` a dense array.
     ``fuse=False`` gives every node its own named line (for reading and debugging);
     ``jit=False`` runs the generated source as plain Python (no Numba compile). The first
     call with new dtypes starts Numba in the background and is answered by the NumPy
