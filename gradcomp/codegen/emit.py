@@ -190,6 +190,7 @@ class _Writer:
         self.buffer_params: list[tuple[str, tuple]] = []  # (parameter, shape) of each buffer
         self.row_tables: list[tuple[Node, list[Node]]] = []  # tables with row gradients
         self.row_blocks: dict[str, _RowBlock] = {}
+        self.in_rows: dict[int, str] = {}  # in the tiles: products written into gradient rows
         self.tiling: Tiling | None = None
         self.tile: tuple[str, str] | None = None  # (start, stop) variables inside the tiles
         self.full_dims: dict[str, str] = {}  # inside the tiles: the whole batch's dims
@@ -345,11 +346,12 @@ class _Writer:
             self.names[id(node)] = sliced
         self.full_dims, self.dims = dict(self.dims), {**self.dims, tiling.dim: rows}
         self.tile = (start, stop)
+        self.in_rows = self.row_targets()
         self._steps_in([n for n in steps if kind[id(n)] in (ROW, SUM)], " of the tile")
         for table, _ in self.row_tables:
             self.rows_scatter(self.row_blocks[table.name])
         inner = self.lines
-        self.dims, self.full_dims, self.tile = self.full_dims, {}, None
+        self.dims, self.full_dims, self.tile, self.in_rows = self.full_dims, {}, None, {}
         self.names.update(saved_names)
         self.lines = outer + [
             "",
@@ -508,6 +510,9 @@ class _Writer:
                            "else:", f"    {helper}_add({a}, {b}, {name})"]
         elif id(node) in self.buffers:
             self.lines.append(f"{helper}_into({a}, {b}, {name})")
+        elif id(node) in self.in_rows:  # the lookups' adjoint: into the gradient's rows
+            self.lines += [f"{name} = {self.in_rows[id(node)]}  # this tile's gradient rows",
+                           f"{helper}_into({a}, {b}, {name})"]
         else:
             self.lines.append(f"{name} = {helper}({a}, {b})")
 
@@ -638,15 +643,12 @@ class _Writer:
         self._fill(block.rows, [f"{block.index}.shape[0]", block.width], "0.0")
         return block
 
-    def rows_scatter(self, block: _RowBlock) -> None:
-        """Lines that put each lookup's adjoint into its row (the current tile's lookups):
-        added into its distinct row, or copied to its own."""
-        if self.tile is not None:
-            self.lines.append(f"# this tile's lookups, {'copied' if block.slot is None else 'added'}"
-                              f" into their rows of {block.rows}")
+    def _term_spans(self, block: _RowBlock):
+        """Each term of ``block`` with its lookup count and its span ``(first, last)`` in the
+        lookup order (in the tiles: the current tile's lookups)."""
         start = "0"
         for term in block.terms:
-            values, term_index = term.args
+            term_index = term.args[1]
             n = self.count(term_index.shape)
             if self.tile is not None:  # this tile's lookups: rows start..stop of the index
                 per_row = self.count(term_index.shape[1:])
@@ -657,14 +659,45 @@ class _Writer:
             else:
                 whole = n
                 span = [start, f"{start} + {n}"]
-            values_2d = f"{self.var(values)}.reshape(({n}, {block.width}))"
-            if block.slot is None:
-                self.lines.append(f"{block.rows}[{span[0]}:{span[1]}] = {values_2d}")
-            else:
-                part = block.slot if len(block.terms) == 1 and self.tile is None else \
-                    f"{block.slot}[{span[0]}:{span[1]}]"
-                self.lines.append(f"scatter_rows({block.rows}, {part}, {values_2d})")
+            yield term, n, span
             start = whole if start == "0" else f"{start} + {whole}"
+
+    def row_targets(self) -> dict[int, str]:
+        """In the tiles: products whose result is a tile's rows of a per-lookup gradient
+        (``d_x = d_z @ W``, read only as the lookups' adjoint), by the view they write into."""
+        targets = {}
+        for block in self.row_blocks.values():
+            if block.slot is not None:
+                continue
+            for term, n, (first, last) in self._term_spans(block):
+                product = term.args[0]
+                if product.op is Op.RESHAPE and self.schedule.users[id(product.args[0])] == [
+                        product]:
+                    product = product.args[0]
+                if product.op is Op.MATMUL and product.ndim == 2 and all(
+                        u is term for u in self.schedule.users[id(term.args[0])]):
+                    targets[id(product)] = (f"{block.rows}[{first}:{last}]"
+                                            f".reshape({self.shape(product.shape)})")
+        return targets
+
+    def rows_scatter(self, block: _RowBlock) -> None:
+        """Lines that put each lookup's adjoint into its row (the current tile's lookups):
+        added into its distinct row, or copied to its own (unless computed there)."""
+        spans = list(self._term_spans(block))
+        if self.tile is not None:
+            how = "added" if block.slot is not None else "copied"
+            self.lines.append(f"# this tile's lookups, {how} into their rows of {block.rows}")
+        for term, n, (first, last) in spans:
+            values = term.args[0]
+            values_2d = f"{self.var(values)}.reshape(({n}, {block.width}))"
+            if block.slot is not None:
+                part = block.slot if len(block.terms) == 1 and self.tile is None else \
+                    f"{block.slot}[{first}:{last}]"
+                self.lines.append(f"scatter_rows({block.rows}, {part}, {values_2d})")
+            elif any(id(v) in self.in_rows for v in (values, *values.args[:1])):
+                self.lines.append(f"#   {self.var(values)} was computed in them")
+            else:
+                self.lines.append(f"{block.rows}[{first}:{last}] = {values_2d}")
 
 
 def _tuple(items: list[str]) -> str:
