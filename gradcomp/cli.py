@@ -7,6 +7,7 @@
     gradcomp source [--loss ...]        print the generated kernel source
     gradcomp graph [--model ner]        draw a computation graph
     gradcomp bench [--quick]            the window-classifier benchmark
+    gradcomp bench --compile            compile times, in fresh processes
 """
 
 from __future__ import annotations
@@ -274,6 +275,10 @@ def cmd_graph(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.compile:
+        from .bench.compile_times import main as compile_main
+
+        return compile_main(repeats=args.repeats, out_dir=args.out_dir)
     from .bench import main as bench_main
 
     return bench_main(quick=args.quick, out_dir=args.out_dir)
@@ -356,6 +361,9 @@ def parser() -> argparse.ArgumentParser:
     be = sub.add_parser("bench", help="benchmark compiled vs interpreted vs peers")
     be.add_argument("--quick", action="store_true", help="a subset, under a minute")
     be.add_argument("--out-dir", default="bench-results", help="JSON and PNG go here")
+    be.add_argument("--compile", action="store_true",
+                    help="time compiling instead: each loss in fresh processes, cold and warm")
+    be.add_argument("--repeats", type=int, default=3, help="fresh processes per loss (--compile)")
     be.set_defaults(run=cmd_bench)
     return top
 

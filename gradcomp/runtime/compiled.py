@@ -14,7 +14,7 @@ import numpy as np
 
 from ..autodiff.reverse import check_loss, gradients, resolve_wrt, unused_inputs
 from ..codegen import emit_kernel
-from ..codegen.emit import scatter_terms
+from ..codegen.rows import scatter_terms
 from ..from_sympy import from_sympy
 from ..errors import InputError, NotDifferentiableError
 from ..ir import Node, Op

@@ -1,0 +1,151 @@
+"""Benchmark: how long compiling takes, each loss in fresh processes.
+
+For each loss: a process with an empty kernel cache times ``import gradcomp``, building the
+graph, its gradient and the source (``gc.compile``), and the first call, both ways: compiling in
+the call (``block=True``: the time until the kernel answers) and in the background (the time to
+the first result, which the interpreter gives, and until the kernel is ready). A second process
+on the now warm cache times its first call. Peak resident memory is the child's own
+(``ru_maxrss``). JAX ``jit(value_and_grad)`` of the same loss is timed in a fresh process where
+JAX is installed. Losses: the window classifier, tanh MLPs of width 32 and 1 or 8 layers, and
+chains of 60 and 200 elementwise ops (sin, tanh, *, + alternating).
+
+Run: ``gradcomp bench --compile`` or ``python benchmarks/compile.py [--repeats 3]``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+from .report import write_results
+
+LOSSES = ["window", "mlp1", "mlp8", "chain60", "chain200"]
+
+BUILD = textwrap.dedent("""
+    import numpy as np
+
+    def build(gc, name):
+        rng = np.random.default_rng(0)
+        if name == "window":
+            from gradcomp.models import WindowConfig, init_params, window_classifier_loss
+            inputs = init_params(WindowConfig(), 1000, dtype=np.float32)
+            inputs.update(windows=rng.integers(0, 1000, (32, 5)), labels=rng.integers(0, 5, 32))
+            return window_classifier_loss(), inputs
+        if name.startswith("mlp"):
+            layers = int(name[3:])
+            h = x = gc.tensor("x", ("B", 32))
+            inputs = {"x": rng.standard_normal((16, 32)).astype(np.float32)}
+            for k in range(layers):
+                W = gc.tensor(f"W{k}", (32, 32))
+                inputs[f"W{k}"] = (rng.standard_normal((32, 32)) / 6).astype(np.float32)
+                h = gc.tanh(h @ W)
+            return gc.mean(h * h), inputs
+        steps = int(name[5:])
+        x = gc.tensor("x", (64,))
+        v = x
+        for k in range(steps):
+            v = [gc.sin(v), gc.tanh(v), v * x, v + x][k % 4]
+        return gc.sum(v), {"x": rng.standard_normal(64).astype(np.float32) * 0.1}
+""")
+
+CHILD = BUILD + textwrap.dedent("""
+    import resource, sys, time
+    start = time.perf_counter()
+    import gradcomp as gc
+    imported = time.perf_counter()
+    loss, inputs = build(gc, sys.argv[1])
+    block = sys.argv[2] == "block"
+    fn = gc.compile(loss, block=block)
+    built = time.perf_counter()
+    fn(**inputs)
+    first = time.perf_counter()
+    fn.wait()
+    ready = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(imported - start, built - imported, first - built, ready - built, peak)
+""")
+
+JAX_CHILD = BUILD + textwrap.dedent("""
+    import sys, time
+    import jax, jax.numpy as jnp
+    name = sys.argv[1]
+    rng = np.random.default_rng(0)
+    if name.startswith("mlp"):
+        layers = int(name[3:])
+        def loss(p, x):
+            h = x
+            for k in range(layers):
+                h = jnp.tanh(h @ p[k])
+            return jnp.mean(h * h)
+        args = ([jnp.asarray(rng.standard_normal((32, 32)) / 6, jnp.float32)
+                 for _ in range(layers)], jnp.asarray(rng.standard_normal((16, 32)), jnp.float32))
+    else:
+        steps = int(name[5:])
+        def loss(x, x0):
+            v = x
+            for k in range(steps):
+                v = [jnp.sin(v), jnp.tanh(v), v * x, v + x][k % 4]
+            return jnp.sum(v)
+        x = jnp.asarray(rng.standard_normal(64) * 0.1, jnp.float32)
+        args = (x, x)
+    start = time.perf_counter()
+    step = jax.jit(jax.value_and_grad(loss))
+    jax.block_until_ready(step(*args))
+    print(time.perf_counter() - start)
+""")
+
+
+def child(script: str, args: list[str], cache: str) -> list[float]:
+    env = {**__import__("os").environ, "GRADCOMP_CACHE_DIR": cache}
+    out = subprocess.run([sys.executable, "-c", script, *args], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return [float(v) for v in out.split()]
+
+
+def measure(name: str, repeats: int, jax: bool) -> dict:
+    cold, background, warm, peaks, jax_first = [], [], [], [], []
+    for _ in range(repeats):
+        cache = tempfile.mkdtemp(prefix="gradcomp-compile-")
+        imported, built, first, _, peak = child(CHILD, [name, "block"], cache)
+        cold.append((imported, built, first))
+        peaks.append(peak)
+        again = child(CHILD, [name, "block"], cache)  # a second process, the cache warm
+        warm.append(again[1] + again[2])  # beyond import: build and first call
+        fresh = tempfile.mkdtemp(prefix="gradcomp-compile-")
+        _, built_b, first_b, ready_b, _ = child(CHILD, [name, "background"], fresh)
+        background.append((built_b + first_b, ready_b))
+        if jax and name != "window":
+            jax_first.append(child(JAX_CHILD, [name], cache)[0])
+    med = statistics.median
+    return {"loss": name, "import_s": med(c[0] for c in cold), "build_s": med(c[1] for c in cold),
+            "first_call_cold_s": med(c[2] for c in cold),
+            "first_result_background_s": med(b[0] for b in background),
+            "ready_background_s": med(b[1] for b in background),
+            "first_call_warm_s": med(warm), "peak_rss_mib": med(peaks) / 2**20,
+            "jax_first_call_s": med(jax_first) if jax_first else None}
+
+
+def main(repeats: int = 3, losses: list[str] = LOSSES, out_dir: str = "bench-results") -> int:
+    try:
+        import jax  # noqa: F401
+        has_jax = True
+    except ImportError:
+        has_jax = False
+    rows = [measure(name, repeats, has_jax) for name in losses]
+    lines = [f"Seconds, median of {repeats} fresh processes each (2-core machine; Numba's "
+             "cache of gradcomp's helpers warm, the kernel cache empty unless warm).", "",
+             "| loss | import | build (graph, gradient, source) | first call, compiling in it | "
+             "first result, compiling in the background | kernel ready (background) | "
+             "build + first call, warm cache | peak RSS | JAX jit first call |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        jax_cell = f"{r['jax_first_call_s']:.2f}" if r["jax_first_call_s"] else "-"
+        lines.append(f"| {r['loss']} | {r['import_s']:.2f} | {r['build_s']:.2f} | "
+                     f"{r['first_call_cold_s']:.2f} | {r['first_result_background_s']:.3f} | "
+                     f"{r['ready_background_s']:.2f} | {r['first_call_warm_s']:.2f} | "
+                     f"{r['peak_rss_mib']:.0f} MiB | {jax_cell} |")
+    write_results(out_dir, "compile", "\n".join(lines) + "\n", rows)
+    return 0
