@@ -11,14 +11,16 @@ per dtype only. Gradients of tables used only through ``take`` can be returned a
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..version import __version__
 from ..ir import Node, Op, describe
 from .tiling import plan_tiling
+from .entry import wrapped
 from .naming import HELPERS, HELPERS_VERSION, display_names
 from .rows import scatter_terms
 from .schedule import make_schedule
+from .stages import Stages
 from .writer import Writer
 
 
@@ -31,6 +33,9 @@ class KernelSource:
     # per wrt input: ("value", "") first, then ("scalar" | "buffer" | "rows", input name);
     # the kernel returns the value, each scalar gradient and each rows pair (index, values)
     results: list[tuple[str, str]]
+    stages: Stages | None = None  # a staged kernel's three functions (codegen/stages.py)
+    # a tiled kernel: (argument, axis) holding its tiled dim (it can be staged, stages.py)
+    tiled: tuple[int, int] | None = None
 
 
 def emit_kernel(
@@ -43,11 +48,14 @@ def emit_kernel(
     unused: list[Node] = (),
     adjoints=None,
     lookups: set[str] = frozenset(),
+    staged: bool = False,
 ) -> KernelSource:
     """Source of ``function(*inputs) -> (loss, *grads)``; ``rows`` names row-gradient inputs.
 
     ``lookups`` (a subset of ``rows``) get one gradient row per lookup, unsummed, in lookup
     order (as PyTorch's sparse embedding gradient); the others one row per distinct row.
+    ``staged``: a tiled kernel as three functions (``stages.py``); the result's ``tiled`` says
+    whether there is such a kernel, ``stages`` describes it.
 
     ``unused`` are inputs the caller passes that the graph does not read (a ``wrt`` input the
     loss does not depend on): parameters of the kernel all the same, checked like the others.
@@ -65,6 +73,7 @@ def emit_kernel(
     adjoint_of, flows = (adjoints.adjoint_of, adjoints.flows) if adjoints else ({}, {})
     display = display_names(schedule.order, schedule.forward, adjoint_of, flows)
     writer = Writer(schedule, display, adjoint_of, flows, lookups)
+    writer.staged = staged
     if writer.computes(loss):
         writer.name(loss, "loss")
     buffers: list[tuple[Node, str]] = []  # array gradients go into the caller's buffers
@@ -111,7 +120,15 @@ def emit_kernel(
             results.append(("buffer", w.name))
     params = [n for n in schedule.order if n.op is Op.INPUT]
     source = _module(writer, function, params, [name for _, name in buffers], body, returns)
-    return KernelSource(source, function, params, [w for w, _ in buffers], results)
+    arguments = [writer.names[id(p)] for p in params] + [name for _, name in buffers]
+    stages = writer.stages and replace(
+        writer.stages, prepare=f"{function}_prepare", rows=f"{function}_rows",
+        finish=f"{function}_finish", arguments=tuple(arguments))
+    tiled = writer.tiling and next(
+        (k, axis) for k, (_, shape) in enumerate(writer.holders())
+        for axis, d in enumerate(shape) if d == writer.tiling.dim)
+    return KernelSource(source, function, params, [w for w, _ in buffers], results, stages,
+                        tiled or None)
 
 
 def _module(writer, function, params, buffers, body, returns) -> str:
@@ -126,6 +143,9 @@ def _module(writer, function, params, buffers, body, returns) -> str:
         "",
         f"{function}({', '.join(names)}) -> ({', '.join(returns)})",
         *([filled] if filled else []),
+        *([f"For large batches, in three steps: {function}_prepare, {function}_rows over a "
+           f"range of rows,", f"{function}_finish (the runtime runs two ranges at once)."]
+          if writer.stages else []),
         "Edit the loss, not this file: it is rewritten whenever the graph changes.",
         '"""',
         "",
@@ -139,8 +159,39 @@ def _module(writer, function, params, buffers, body, returns) -> str:
         ")",
         "",
         "",
-        '@numba.njit(cache=True, nogil=True, error_model="numpy")',
-        f"def {function}({', '.join(names)}):",
     ]
-    tail = [f"    return {', '.join(returns)}" + ("," if len(returns) == 1 else ""), ""]
-    return "\n".join(head + ["    " + line if line else "" for line in body] + tail)
+    jit = '@numba.njit(cache=True, nogil=True, error_model="numpy")'
+    signature = ", ".join(names)
+    if writer.stages is None:
+        return "\n".join(head + [jit, f"def {function}({signature}):"] + _indented(body)
+                          + _indented([_return(returns)]) + [""])
+    stages = writer.stages
+    rows, first, last, scalars = writer.stage_lines
+    carried = stages.carried
+
+    def define(name, params, doc):
+        return [jit, *wrapped(f"def {name}(", params, "):"), f'    """{doc}"""']
+
+    parts = [
+        [*define(f"{function}_prepare", names, "Before the tiles: checks the call, computes "
+                 "what depends on no row,\n    zeroes the sums over the rows."),
+         *_indented(body), *_indented([_return(carried)])],
+        [*define(f"{function}_rows", names + carried + [first, last],
+                 f"The tiles of rows {first}..{last}: each adds its share into the sums."),
+         *_indented(rows)],
+        [*define(f"{function}_finish", names + carried + scalars,
+                 "After the tiles: what depends on the sums, and the results."),
+         *_indented(writer.lines), *_indented([_return(returns)])],
+    ]
+    return "\n".join(head + [line for part in parts for line in part + ["", ""]]).rstrip() + "\n"
+
+
+def _indented(lines: list[str]) -> list[str]:
+    return ["    " + line if line else "" for line in lines]
+
+
+def _return(values: list[str]) -> str:
+    if not values:
+        return "return ()"
+    return f"return {', '.join(values)}" + ("," if len(values) == 1 else "")
+

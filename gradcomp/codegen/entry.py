@@ -25,6 +25,7 @@ def entry_lines(writer, inputs: list[Node]) -> list[str]:
                     lines.append("# named dims, read from the arrays (one kernel serves every size)")
                 writer.dims[d] = writer.namer.fresh(d)
                 lines.append(f"{writer.dims[d]} = {var}.shape[{axis}]")
+                writer.dim_lines.append(lines[-1])
                 bound_by.add((var, axis))
     for var, shape in holders:
         conditions = [f"{var}.shape[{axis}] != {writer.dim(d)}" for axis, d in enumerate(shape)
@@ -46,8 +47,8 @@ def entry_lines(writer, inputs: list[Node]) -> list[str]:
         lines += [
             "",
             "# where each array lives (the caller's gradient buffers, last, must overlap none)",
-            *_wrapped(f"{starts} = (", [f"{v}.ctypes.data" for v in arrays], ")"),
-            *_wrapped(f"{sizes} = (", [f"{v}.nbytes" for v in arrays], ")"),
+            *wrapped(f"{starts} = (", [f"{v}.ctypes.data" for v in arrays], ")"),
+            *wrapped(f"{sizes} = (", [f"{v}.nbytes" for v in arrays], ")"),
         ]
         wrong.append(f"overlaps({starts}, {sizes}, {writer.helper_int(buffers)})")
     if not wrong:
@@ -70,7 +71,7 @@ def entry_lines(writer, inputs: list[Node]) -> list[str]:
     ]
 
 
-def _wrapped(head: str, items: list[str], tail: str, width: int = 92) -> list[str]:
+def wrapped(head: str, items: list[str], tail: str, width: int = 92) -> list[str]:
     """``head`` + comma-separated ``items`` + ``tail``, continued under the first item."""
     lines, line = [], head
     for k, item in enumerate(items):

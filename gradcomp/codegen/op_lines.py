@@ -68,7 +68,8 @@ class OpLines:
         a, b = (self._operand(x) for x in node.args)
         helper = "matmul" if all(x.ndim == 2 for x in node.args) else "dot"
         if self._accumulates(node):  # x.T @ y over the rows: the first tile writes, others add
-            self.lines += [f"if {self.tile[0]} == 0:", f"    {helper}_into({a}, {b}, {name})",
+            self.lines += [f"if {self.tile[0]} == {self.first_row}:",
+                           f"    {helper}_into({a}, {b}, {name})",
                            "else:", f"    {helper}_add({a}, {b}, {name})"]
         elif id(node) in self.buffers:
             self.lines.append(f"{helper}_into({a}, {b}, {name})")

@@ -14,14 +14,15 @@ from .naming import Namer
 from .op_lines import OpLines
 from .printer import print_scalar
 from .rows import RowBlock, RowLines
+from .stages import Stages, TiledStages
 from .schedule import Schedule
-from .tiling import PRE, POST, ROW, SUM, TILE_ROWS, Tiling
+from .tiling import Tiling
 
 # Ops whose step can write straight into the caller's gradient buffer (others copy into it).
 _IN_PLACE = frozenset({Op.MAP, Op.BROADCAST, Op.SUM, Op.MAX, Op.MATMUL, Op.SCATTER_ADD})
 
 
-class Writer(OpLines, RowLines):
+class Writer(OpLines, RowLines, TiledStages):
     """Emits the statements of one kernel body, node by node."""
 
     def __init__(self, schedule: Schedule, display: dict[int, str],
@@ -44,6 +45,10 @@ class Writer(OpLines, RowLines):
         self.in_rows: dict[int, str] = {}  # in the tiles: products written into gradient rows
         self.tiling: Tiling | None = None
         self.tile: tuple[str, str] | None = None  # (start, stop) variables inside the tiles
+        self.first_row = ""  # inside the tiles: the variable of the first row of this call's
+        self.staged = False  # a tiled kernel written as three functions (stages.py)
+        self.stages: Stages | None = None  # ... and what the runtime needs to know of them
+        self.dim_lines: list[str] = []  # ``B = windows.shape[0]``: each named dim's binding
         self.full_dims: dict[str, str] = {}  # inside the tiles: the whole batch's dims
         for node in schedule.order:
             if node.op is Op.INPUT:
@@ -172,71 +177,17 @@ class Writer(OpLines, RowLines):
         return [n for n in self.schedule.order if n.op not in (Op.INPUT, Op.CONST, Op.SIZE)
                 and id(n) not in skipped]
 
-    def _tiled_body(self) -> list[str]:
-        tiling, kind = self.tiling, self.tiling.kind
-        steps = self._steps()
-        self.lines += ["", "# ===== before the tiles: what depends on no row ====="]
-        self._steps_in([n for n in steps if kind[id(n)] == PRE], ", before the tiles")
-        self.lines += ["", f"# sums over the rows of {tiling.dim}: zeroed here, added to by "
-                           "every tile"]
-        for node in steps:
-            if kind[id(node)] == SUM:
-                self._start_sum(node)
-        for table, terms in self.row_tables:
-            self.rows_setup(table, terms)
-        full = self.dims[tiling.dim]
-        start, stop = self.namer.fresh("start"), self.namer.fresh("stop")
-        rows = self.namer.fresh(tiling.dim + "_tile")
-        outer, self.lines = self.lines, []
-        self.lines += [f"{stop} = min({start} + {TILE_ROWS}, {full})", f"{rows} = {stop} - {start}"]
-        saved_names = {}
-        for node in tiling.row_inputs:
-            saved_names[id(node)] = self.names[id(node)]
-            sliced = self.namer.fresh(self.names[id(node)] + "_tile")
-            self.lines.append(f"{sliced} = {self.names[id(node)]}[{start}:{stop}]")
-            self.names[id(node)] = sliced
-        self.full_dims, self.dims = dict(self.dims), {**self.dims, tiling.dim: rows}
-        self.tile = (start, stop)
-        self.in_rows = self.row_targets()
-        self._steps_in([n for n in steps if kind[id(n)] in (ROW, SUM)], " of the tile")
-        for table, _ in self.row_tables:
-            self.rows_scatter(self.row_blocks[table.name])
-        inner = self.lines
-        self.dims, self.full_dims, self.tile, self.in_rows = self.full_dims, {}, None, {}
-        self.names.update(saved_names)
-        self.lines = outer + [
-            "",
-            f"# ===== the rows of {tiling.dim}, {TILE_ROWS} at a time (each tile's arrays stay "
-            "in cache) =====",
-            f"for {start} in range(0, {full}, {TILE_ROWS}):",
-            *("    " + line if line else "" for line in inner),
-            "",
-            "# ===== after the tiles: what depends on the sums =====",
-        ]
-        self._steps_in([n for n in steps if kind[id(n)] == POST], ", after the tiles")
-        return self.lines
-
-    def _start_sum(self, node: Node) -> None:
-        """Before the tiles: the zeroed accumulator of a sum over the rows."""
-        name = self.name(node)
-        if node.op is Op.MATMUL:  # the first tile writes it (see _emit_matmul)
-            if id(node) not in self.buffers:
-                self.lines.append(f"{name} = np.empty({self.shape(node.shape)}, dt)")
-        elif node.ndim == 0:
-            self.lines.append(f"{name} = 0.0")
-        else:
-            self._alloc(node, name, "0.0")
-
     def _prologue(self) -> None:
         self.lines += entry_lines(self, [n for n in self.schedule.order if n.op is Op.INPUT])
         probe = next(
             (n for n in self.schedule.order if n.op is Op.INPUT and n.dtype == FLOAT and n.ndim),
             None,
         )
-        self.lines.append(
+        self.dim_lines.append(
             f"dt = {self.names[id(probe)]}.dtype  # float32 or float64, as called"
             if probe is not None else "dt = np.float64"
         )
+        self.lines.append(self.dim_lines[-1])
 
     def _comment(self, node: Node) -> None:
         """``# h = tanh(z)  (B, 100)``, in the kernel's own names; a backward step says which

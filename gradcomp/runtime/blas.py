@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+import threading
 
 import numba
 import numpy as np
@@ -63,12 +64,55 @@ def _numpy_library() -> tuple[str, dict] | None:
                        + glob.glob(os.path.join(root, "numpy", ".dylibs", "*scipy_openblas64*"))):
         try:
             library = ctypes.CDLL(path)  # the copy NumPy loaded: same handle, no new pool
+            global _LIBRARY
+            _LIBRARY = library
             return path, {real: ctypes.cast(getattr(library, f"scipy_cblas_{c}gemm64_"),
                                             ctypes.c_void_p).value
                           for real, c in ((np.float32, "s"), (np.float64, "d"))}
         except (OSError, AttributeError):
             continue
     return None
+
+
+_LIBRARY = None  # NumPy's OpenBLAS, when the kernels call it
+
+
+class _SingleThreaded:
+    """``with single_threaded_blas():`` NumPy's OpenBLAS runs each product on the calling
+    thread (its own pool idle), restored when the last such block in the process ends."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved = 1
+        self.available = False
+        self._get = self._set = None
+
+    def bind(self, library) -> None:
+        try:
+            self._get = library.scipy_openblas_get_num_threads64_
+            self._set = library.scipy_openblas_set_num_threads64_
+        except AttributeError:
+            return
+        self._get.restype = ctypes.c_int
+        self._set.argtypes = [ctypes.c_int]
+        self.available = True
+
+    def __enter__(self):
+        with self._lock:
+            if self._depth == 0:
+                self._saved = self._get()
+                self._set(1)
+            self._depth += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self._set(self._saved)
+
+
+single_threaded_blas = _SingleThreaded()
 
 
 def _np_dot_callbacks() -> dict:
@@ -108,6 +152,8 @@ def _register() -> str:
 
 
 BACKEND = _register()  # what computes the kernels' products (the benchmark reports it)
+if _LIBRARY is not None:
+    single_threaded_blas.bind(_LIBRARY)
 
 
 def _cblas_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):

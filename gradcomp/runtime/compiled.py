@@ -129,9 +129,12 @@ class CompiledGradient:
         self.signature = Signature(unused + [loss] + self.grads)
         self.coalesced = rows is True  # row gradients: one per distinct row, or per lookup
         lookups = set() if self.coalesced else self.rows
-        self._kernel = Kernel(emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse,
-                                           unused=unused, adjoints=adjoints, lookups=lookups),
-                               self.signature, jit, block)
+        def source(staged=False):
+            return emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse, unused=unused,
+                               adjoints=adjoints, lookups=lookups, staged=staged)
+
+        self._kernel = Kernel(source(), self.signature, jit, block,
+                              staged=lambda: source(staged=True))
         self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit,
                                         unused=unused, block=block)
         by_name = {w.name: w for w in self.wrt}
@@ -213,7 +216,7 @@ class CompiledGradient:
 
     def wait(self) -> "CompiledGradient":
         """Block until the kernels compiling in the background are ready; returns ``self``."""
-        self._kernel.background.wait()
+        self._kernel.wait()
         self._forward.wait()
         return self
 

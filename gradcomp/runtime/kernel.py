@@ -15,6 +15,7 @@ from .background import Background, block_by_default
 from .compile import compile_types, load_module
 from .helpers import CallRejected
 from .signature import Bound, Signature
+from .split import SplitCall
 
 
 class Kernel:
@@ -29,13 +30,17 @@ class Kernel:
     """
 
     def __init__(self, kernel: KernelSource, signature: Signature, jit: bool = True,
-                 block: bool | None = None):
+                 block: bool | None = None, staged=None):
         self.spec = kernel
         self.signature = signature
         self.jit = jit
         self.block = block_by_default() if block is None else block
         self.background = Background()
         self._dispatcher = None
+        # A tiled kernel's large batches run on both cores (split.py); ``staged`` makes the
+        # source of its staged form when the first such batch comes.
+        self._split = SplitCall(staged, kernel.tiled, self.block) if (
+            jit and staged is not None and kernel.tiled and SplitCall.available()) else None
         self._compiling = threading.Lock()
         self._names = [p.name for p in kernel.params]
         self._pick = picker(self._names)
@@ -71,7 +76,7 @@ class Kernel:
                     out = [np.empty(inputs[n].shape, inputs[n].dtype) for n in self._buffers]
                 else:
                     out = buffers
-                return self._dispatcher(*args, *out), out
+                return self._invoke((*args, *out)), out
             except (KeyError, AttributeError, TypeError, CallRejected):
                 pass  # not a call the kernel takes as it is: validate and convert
         bound = self.signature.bind(inputs)
@@ -97,12 +102,24 @@ class Kernel:
         # instance of the same loss shares the module): calls may go to it directly.
         self._sealed = self._direct
         try:
-            return dispatcher(*args)
+            return self._invoke(args)
         except CallRejected:
             raise CompileError(
                 f"{self.spec.function} rejected inputs that passed validation: "
                 f"{self.signature.describe()}"
             ) from None
+
+    def wait(self) -> None:
+        """Until the compiles running in the background are done (the staged form too)."""
+        self.background.wait()
+        if self._split is not None:
+            self._split.background.wait()
+
+    def _invoke(self, args: tuple) -> tuple:
+        """The compiled kernel on checked arguments; a large batch on both cores."""
+        if self._split is not None and self._split.wants(args):
+            return self._split(args)
+        return self._dispatcher(*args)
 
     def compile(self, types: tuple) -> None:
         """Compile (or load from the cache) the kernel for ``types``; Numba's errors become
