@@ -23,7 +23,7 @@ import numpy as np
 from ..models import window_classifier_loss
 from ..runtime.blas import BACKEND
 from ..runtime.compiled import compile
-from .measure import (CFG, OWN_THREAD_POOLS, PARAMS, SETTLE_SECONDS, check_against,  # noqa: F401
+from .measure import (CFG, PARAMS, SETTLE_SECONDS, check_against,  # noqa: F401
                       first_call_seconds, gemm_calls, gemm_ceiling, make_inputs,
                       median_seconds, peak_memory_delta, train_step_seconds,
                       workload_flops)
@@ -47,11 +47,8 @@ def _cell(fn, impls: dict, dtype, vocab: int, batch: int, budget: float, rounds:
         cell["error"][name] = check_against(reference, call(), dtype)
     best: dict[str, float] = {}
     for _ in range(rounds):
-        previous = None
         for name, call in {**calls, **extra}.items():
-            if previous in OWN_THREAD_POOLS:
-                time.sleep(SETTLE_SECONDS)
-            previous = name
+            time.sleep(SETTLE_SECONDS)
             seconds = median_seconds(call, budget / rounds)
             best[name] = min(best.get(name, seconds), seconds)
     cell["forward_us"] = best.pop("forward") * 1e6
@@ -85,6 +82,7 @@ def _sgd_cell(lookups, dtype, vocab: int, batch: int, budget: float, rounds: int
     best: dict[str, float] = {}
     for _ in range(rounds):
         for name, step in steps.items():
+            time.sleep(SETTLE_SECONDS)
             seconds = median_seconds(lambda s=step, p=params[name]: s(p, data), budget / rounds)
             best[name] = min(best.get(name, seconds), seconds)
     return {"dtype": np.dtype(dtype).name, "V": vocab, "B": batch,
