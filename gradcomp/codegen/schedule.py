@@ -23,6 +23,7 @@ class Schedule:
     fused: set[int] = field(default_factory=set)  # emitted inside their user's loop
     folded: set[int] = field(default_factory=set)  # transposes passed to matmul as ``x.T``
     aliases: set[int] = field(default_factory=set)  # a scalar reshaped to ones: the scalar
+    roots: set[int] = field(default_factory=set)  # the loss and the outputs
 
     def is_forward(self, node: Node) -> bool:
         return id(node) in self.forward
@@ -43,6 +44,7 @@ def make_schedule(loss: Node, outputs: list[Node], fuse: bool = True,
             users[id(arg)].append(node)
     schedule = Schedule(order, forward, users)
     roots = {id(loss)} | {id(n) for n in outputs}
+    schedule.roots = roots
     schedule.aliases = {
         id(n) for n in order
         if n.op is Op.RESHAPE and n.args[0].ndim == 0 and id(n) not in roots

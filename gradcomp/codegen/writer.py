@@ -13,6 +13,7 @@ from .entry import entry_lines
 from .naming import Namer
 from .op_lines import OpLines
 from .printer import print_scalar
+from .regions import Region, RegionLines, plan_regions
 from .rows import RowBlock, RowLines
 from .stages import Stages, TiledStages
 from .schedule import Schedule
@@ -22,7 +23,7 @@ from .tiling import Tiling
 _IN_PLACE = frozenset({Op.MAP, Op.BROADCAST, Op.SUM, Op.MAX, Op.MATMUL, Op.SCATTER_ADD})
 
 
-class Writer(OpLines, RowLines, TiledStages):
+class Writer(OpLines, RowLines, TiledStages, RegionLines):
     """Emits the statements of one kernel body, node by node."""
 
     def __init__(self, schedule: Schedule, display: dict[int, str],
@@ -46,6 +47,8 @@ class Writer(OpLines, RowLines, TiledStages):
         self.tiling: Tiling | None = None
         self.tile: tuple[str, str] | None = None  # (start, stop) variables inside the tiles
         self.first_row = ""  # inside the tiles: the variable of the first row of this call's
+        self.in_loop: dict[int, str] = {}  # inside a region's loop: each step's scalar
+        self._section: bool | None = None  # writing backward steps (the section headers)
         self.staged = False  # a tiled kernel written as three functions (stages.py)
         self.stages: Stages | None = None  # ... and what the runtime needs to know of them
         self.dim_lines: list[str] = []  # ``B = windows.shape[0]``: each named dim's binding
@@ -93,6 +96,8 @@ class Writer(OpLines, RowLines, TiledStages):
         """How the loop body at ``loop_vars`` reads ``node``: a name, an element, an expression."""
         if node.op is Op.CONST:
             return repr(node.attr("value"))
+        if id(node) in self.in_loop:  # a step of the region being written: its scalar
+            return self.in_loop[id(node)]
         if id(node) in self.schedule.aliases:  # a scalar in a shape of ones: the scalar
             return self.access(node.args[0], [], ())
         if node.op is Op.SIZE:
@@ -155,22 +160,29 @@ class Writer(OpLines, RowLines, TiledStages):
         self._prologue()
         if self.tiling is not None:
             return self._tiled_body()
-        self._steps_in(self._steps(), "")
+        self._steps_in(plan_regions(self._steps(), self.schedule), "")
         return self.lines
 
-    def _steps_in(self, steps: list[Node], region: str) -> None:
-        """The steps of one region of the kernel, a section header where the forward steps
-        end and the backward ones (the adjoints) begin."""
-        section = None
-        for node in steps:
-            backward = not self.schedule.is_forward(node)
-            if backward != section:
-                section = backward
-                self.lines += ["", (f"# --- backward{region}: adjoints in reverse topological "
-                                    "order; downstream = upstream x local ---") if backward
-                               else f"# --- forward{region}: the loss, one step per node ---"]
-            self._comment(node)
-            self._emit(node)
+    def _steps_in(self, steps: list, region: str) -> None:
+        """The steps of one region of the kernel (runs of elementwise steps as one loop,
+        ``regions.py``), a section header where the forward steps end and the backward ones
+        (the adjoints) begin."""
+        self._section = None
+        for item in steps:
+            if isinstance(item, Region):
+                self.emit_region(item, region)
+                continue
+            self.header(item, region)
+            self._comment(item)
+            self._emit(item)
+
+    def header(self, node: Node, region: str) -> None:
+        backward = not self.schedule.is_forward(node)
+        if backward != self._section:
+            self._section = backward
+            self.lines += ["", (f"# --- backward{region}: adjoints in reverse topological "
+                                "order; downstream = upstream x local ---") if backward
+                           else f"# --- forward{region}: the loss, one step per node ---"]
 
     def _steps(self) -> list[Node]:
         skipped = self.schedule.fused | self.schedule.folded | self.schedule.aliases
