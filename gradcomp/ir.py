@@ -12,6 +12,8 @@ Every traversal here is iterative, so graphs of 10^5 nodes never meet the recurs
 
 from __future__ import annotations
 
+import functools
+
 import enum
 import threading
 import weakref
@@ -255,10 +257,15 @@ def describe(node: Node, ids: dict[int, str]) -> str:
             f"{k}={v}" for k, v in node.attrs if k not in ("fn", "label", "name")
         ]
         if node.op is Op.MAP:
-            extra.append(f"fn={node.attr('fn')}")
+            extra.append(f"fn={_fn_text(node.attr('fn'))}")
         rhs = f"{node.label}({', '.join(shown + extra)})"
     named = f"  [{_NAMES[node]}]" if node in _NAMES else ""
     return f"{ids[id(node)]} = {rhs}  {format_shape(node.shape)} {node.dtype}{named}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _fn_text(fn) -> str:
+    return str(fn)  # SymPy's printer: slow, and a large graph applies few distinct fns
 
 
 def node_ids(order: list[Node]) -> dict[int, str]:

@@ -52,16 +52,20 @@ class Namer:
 
     def __init__(self):
         self.taken: set[str] = set()
+        self._next: dict[str, int] = {}  # per base: the counter to try next (no rescans)
 
     def fresh(self, wanted: str) -> str:
         base = sanitize(wanted)
         if base in RESERVED or _LOOP_VAR.fullmatch(base):
             base = base + "_"
-        name, counter = base, 1
+        name, counter = base, self._next.get(base, 1)
+        if counter > 1:
+            name = f"{base}_{counter}"
         while name in self.taken:
             counter += 1
             name = f"{base}_{counter}"
         self.taken.add(name)
+        self._next[base] = counter
         return name
 
 

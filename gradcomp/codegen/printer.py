@@ -8,6 +8,7 @@ subexpression), so no user text ever passes through the printer.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import sympy
@@ -44,12 +45,17 @@ _PLACEHOLDER = re.compile(r"_p(\d+)_")
 
 def print_scalar(expr: sympy.Expr, args: list[str]) -> str:
     """``expr`` over symbols a0, a1, ... printed with each ai replaced by ``args[i]``."""
+    return _PLACEHOLDER.sub(lambda m: _wrap(args[int(m.group(1))]), _template(expr))
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(expr: sympy.Expr) -> str:
+    """``expr`` printed once with placeholders for its arguments (a graph has few distinct
+    scalar functions and many steps that apply them: printing was most of a large build)."""
     symbols = sorted(expr.free_symbols, key=lambda s: s.name)
     placeholders = {s: sympy.Symbol(f"_p{s.name[1:]}_", real=True) for s in symbols}
-    text = _KernelPrinter({"standard": "python3", "fully_qualified_modules": True}).doprint(
-        expr.xreplace(placeholders)
-    )
-    return _PLACEHOLDER.sub(lambda m: _wrap(args[int(m.group(1))]), text)
+    return _KernelPrinter({"standard": "python3", "fully_qualified_modules": True}).doprint(
+        expr.xreplace(placeholders))
 
 
 def _wrap(access: str) -> str:
