@@ -40,8 +40,7 @@ def counted(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("loss, rows", [("softmax", True), ("softmax", "lookups"),
-                                        ("max_margin", True)])
+@pytest.mark.parametrize("loss, rows", [("softmax", "lookups"), ("max_margin", True)])
 def test_split_batch_matches_the_interpreter(compiled, counted, loss, rows):
     fn = compiled(("window-split", loss, rows), lambda: window_classifier_loss(
         2, DIM, HIDDEN, CLASSES, "tanh", loss), rows=rows, block=True)
@@ -61,8 +60,8 @@ def test_split_batch_matches_the_interpreter(compiled, counted, loss, rows):
 
 
 def test_blas_threads_are_restored_after_a_split_call(compiled, counted):
-    fn = compiled(("window-split", "softmax", True), lambda: window_classifier_loss(
-        2, DIM, HIDDEN, CLASSES, "tanh", "softmax"), rows=True, block=True)
+    fn = compiled(("window-split", "softmax", "lookups"), lambda: window_classifier_loss(
+        2, DIM, HIDDEN, CLASSES, "tanh", "softmax"), rows="lookups", block=True)
     before = single_threaded_blas._get()
     fn(**_inputs("softmax", seed=1))
     assert counted and single_threaded_blas._get() == before
