@@ -89,13 +89,13 @@ class OpLines:
         if b.ndim <= 2:
             helper = "matmul" if b.ndim == 2 else "dot"
             rows = self.count(a.shape[:-1])
-            a_rows = _tuple([rows, self.dim(a.shape[-1])])
-            out_rows = _tuple([rows] + [self.dim(d) for d in b.shape[1:]])
+            a_rows = tuple_text([rows, self.dim(a.shape[-1])])
+            out_rows = tuple_text([rows] + [self.dim(d) for d in b.shape[1:]])
             self.lines.append(f"{helper}_into({self.var(a)}.reshape({a_rows}), "
                               f"{self._operand(b)}, {out}.reshape({out_rows}))")
             return
         batch = self.count(a.shape[:-2])
-        views = [f"{self.var(x)}.reshape({_tuple([batch] + [self.dim(d) for d in x.shape[-2:]])})"
+        views = [f"{self.var(x)}.reshape({tuple_text([batch] + [self.dim(d) for d in x.shape[-2:]])})"
                  for x in (a, b, node)]
         self.lines += [f"for i0 in range({batch}):  # one product per batch element",
                        f"    matmul_into({views[0]}[i0], {views[1]}[i0], {views[2]}[i0])"]
@@ -176,5 +176,8 @@ class OpLines:
         return self.tile is not None and self.tiling.kind[id(node)] == SUM
 
 
-def _tuple(items: list[str]) -> str:
+def tuple_text(items: list[str]) -> str:
+    """``(a,)``, ``(a, b)``, or ``()``: a tuple literal of the given expressions."""
+    if not items:
+        return "()"
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"

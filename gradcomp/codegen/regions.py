@@ -51,7 +51,7 @@ def plan_regions(steps: list[Node], schedule) -> list:
     for node in steps:
         reads = _reads(node, schedule)
         if region is not None:
-            if _joins(node, region, reads, schedule):
+            if _joins(node, region, reads):
                 region.add(node, is_sum=node.op is Op.SUM)
                 continue
             if reads & region.ids:  # needs the region's values as arrays: close it first
@@ -68,7 +68,7 @@ def plan_regions(steps: list[Node], schedule) -> list:
     return items
 
 
-def _joins(node: Node, region: Region, reads: set[int], schedule) -> bool:
+def _joins(node: Node, region: Region, reads: set[int]) -> bool:
     if reads & region.sums:  # a sum is whole only after the loop
         return False
     if node.op in ELEMENTWISE:

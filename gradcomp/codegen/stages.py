@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Node, Op
+from .op_lines import tuple_text
 from .tiling import POST, PRE, ROW, SUM, TILE_ROWS
 
 
@@ -28,12 +29,8 @@ class Stages:
     prepare: str  # function names in the module
     rows: str
     finish: str
-    dim: str  # the named dim whose rows are tiled
-    dim_of: tuple[str, int]  # (input, axis) it is read from
     carried: list[str]  # what prepare returns, passed on to rows and finish
     private: list[str]  # sums each half of a split call needs its own copy of (then added)
-    scalar_sums: int  # how many scalars rows returns
-    tile_rows: int = TILE_ROWS
     arguments: tuple[str, ...] = ()  # the kernel's parameters (inputs, then buffers)
 
 
@@ -78,20 +75,13 @@ class TiledStages:
         self.lines = [*self.dim_lines, "", f"# the scalar sums over rows {first}..{last}",
                       *(f"{name} = 0.0" for name in scalars)]
         self._tile_loop(steps, first, last)
-        self.lines.append(f"return {_tuple(scalars)}")
+        self.lines.append(f"return {tuple_text(scalars)}")
         rows = self.lines
         self.lines = [*self.dim_lines, "", "# ===== after the tiles: what depends on the sums ====="]
         self._steps_in(post, ", after the tiles")
-        holder = next((v, axis) for v, shape in self.holders() for axis, d in enumerate(shape)
-                      if d == tiling.dim)
         self.stage_lines = (rows, first, last, scalars)
-        self.stages = Stages("", "", "", tiling.dim, holder, carried, private, len(scalars))
+        self.stages = Stages("", "", "", carried, private)
         return prepare
-
-    def holders(self) -> list[tuple[str, tuple]]:
-        """(variable, shape) of every array parameter: the inputs, then the buffers."""
-        return [(self.names[id(n)], n.shape) for n in self.schedule.order
-                if n.op is Op.INPUT] + self.buffer_params
 
     def _tile_loop(self, steps: list[Node], first: str, last: str) -> None:
         tiling, kind = self.tiling, self.tiling.kind
@@ -134,7 +124,3 @@ class TiledStages:
             self.lines.append(f"{name} = 0.0")
         else:
             self._alloc(node, name, "0.0")
-def _tuple(items: list[str]) -> str:
-    if not items:
-        return "()"
-    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"

@@ -115,6 +115,11 @@ class Writer(OpLines, RowLines, TiledStages, RegionLines):
         ]
         return f"{name}[{', '.join(index)}]"
 
+    def holders(self) -> list[tuple[str, tuple]]:
+        """(variable, shape) of every array parameter: the inputs, then the buffers."""
+        return [(self.names[id(n)], n.shape) for n in self.schedule.order
+                if n.op is Op.INPUT] + self.buffer_params
+
     def var(self, node: Node) -> str:
         """How a whole-array statement (a helper call, a return) names ``node``."""
         return self.access(node, [], ()) if node.ndim == 0 else self.names[id(node)]

@@ -47,9 +47,9 @@ _sgemm = types.ExternalFunction(SYMBOLS[np.float32], _signature(types.float32))
 _dgemm = types.ExternalFunction(SYMBOLS[np.float64], _signature(types.float64))
 
 
-def _numpy_library() -> tuple[str, dict] | None:
-    """NumPy's OpenBLAS (a scipy-openblas ILP64 build, as in NumPy's wheels): its path and the
-    addresses of its cblas_sgemm and cblas_dgemm; None when it is not that."""
+def _numpy_library() -> tuple[str, ctypes.CDLL, dict] | None:
+    """NumPy's OpenBLAS (a scipy-openblas ILP64 build, as in NumPy's wheels): its path, the
+    library and the addresses of its cblas_sgemm and cblas_dgemm; None when it is not that."""
     if os.environ.get("GRADCOMP_NUMPY_BLAS", "1") == "0":
         return None
     try:
@@ -64,9 +64,7 @@ def _numpy_library() -> tuple[str, dict] | None:
                        + glob.glob(os.path.join(root, "numpy", ".dylibs", "*scipy_openblas64*"))):
         try:
             library = ctypes.CDLL(path)  # the copy NumPy loaded: same handle, no new pool
-            global _LIBRARY
-            _LIBRARY = library
-            return path, {real: ctypes.cast(getattr(library, f"scipy_cblas_{c}gemm64_"),
+            return path, library, {real: ctypes.cast(getattr(library, f"scipy_cblas_{c}gemm64_"),
                                             ctypes.c_void_p).value
                           for real, c in ((np.float32, "s"), (np.float64, "d"))}
         except (OSError, AttributeError):
@@ -74,11 +72,8 @@ def _numpy_library() -> tuple[str, dict] | None:
     return None
 
 
-_LIBRARY = None  # NumPy's OpenBLAS, when the kernels call it
-
-
 class _SingleThreaded:
-    """``with single_threaded_blas():`` NumPy's OpenBLAS runs each product on the calling
+    """``with single_threaded_blas:`` NumPy's OpenBLAS runs each product on the calling
     thread (its own pool idle), restored when the last such block in the process ends."""
 
     def __init__(self):
@@ -141,7 +136,8 @@ def _np_dot_callbacks() -> dict:
 def _register() -> str:
     found = _numpy_library()
     if found is not None:
-        path, addresses = found
+        path, library, addresses = found
+        single_threaded_blas.bind(library)
         where = f"NumPy's OpenBLAS ({os.path.basename(path)})"
     else:
         addresses = _np_dot_callbacks()
@@ -152,8 +148,6 @@ def _register() -> str:
 
 
 BACKEND = _register()  # what computes the kernels' products (the benchmark reports it)
-if _LIBRARY is not None:
-    single_threaded_blas.bind(_LIBRARY)
 
 
 def _cblas_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):

@@ -129,6 +129,7 @@ class CompiledGradient:
         self.signature = Signature(unused + [loss] + self.grads)
         self.coalesced = rows is True  # row gradients: one per distinct row, or per lookup
         lookups = set() if self.coalesced else self.rows
+
         def source(staged=False):
             return emit_kernel(loss, self.wrt, self.grads, self.rows, fuse=fuse, unused=unused,
                                adjoints=adjoints, lookups=lookups, staged=staged)

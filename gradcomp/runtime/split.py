@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
+from ..codegen.tiling import TILE_ROWS
 from .background import Background, NotReady
 from .blas import single_threaded_blas
 from .compile import compile_types, load_module
@@ -50,6 +51,7 @@ class SplitCall:
         self.background = Background()
         self._lock = threading.Lock()
         self._stages = None  # prepare, rows, finish dispatchers
+        self.private: list[int] = []  # arguments each half has its own copy of (the sums)
         self._ready: set = set()  # argument dtypes compiled for
         self._failed = False
 
@@ -88,7 +90,6 @@ class SplitCall:
             if self._stages is None:
                 spec = self._make()
                 module = load_module(spec.source)
-                self.spec = spec.stages
                 self._stages = [getattr(module, f) for f in
                                 (spec.stages.prepare, spec.stages.rows, spec.stages.finish)]
                 names = list(spec.stages.arguments) + list(spec.stages.carried)
@@ -105,8 +106,9 @@ class SplitCall:
         prepare, rows, finish = self._stages
         position, axis = self.rows_at
         total = args[position].shape[axis]
-        tile = self.spec.tile_rows
-        half = min((total // 2 + tile - 1) // tile * tile, (total + 1) // 2)  # whole tiles
+        # the first half's tiles, as many rows as the second's (or one more), in whole tiles
+        # when that many rows make them
+        half = min((total // 2 + TILE_ROWS - 1) // TILE_ROWS * TILE_ROWS, (total + 1) // 2)
         first = [*args, *prepare(*args)]
         second = list(first)
         for k in self.private:
