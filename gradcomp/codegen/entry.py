@@ -9,48 +9,41 @@ the caller re-validates it in Python to name the offending input (``runtime/comp
 from __future__ import annotations
 
 from ..indexing import index_checks
-from ..ir import Node, is_product
+from .scope import Scope, dim, flat_index, helper_int
 
 
-def entry_lines(writer, inputs: list[Node]) -> list[str]:
-    """The kernel's entry lines; binds ``writer.dims`` to the variables holding named dims."""
-    lines: list[str] = []
-    holders = [(writer.names[id(n)], n.shape) for n in inputs] + writer.buffer_params
+def entry_lines(plan, scope: Scope) -> list[str]:
+    """The kernel's entry lines: the named dims read from the arrays, then the check."""
+    holders = plan.holders()
+    lines = [f"{v} = {array}.shape[{axis}]" for v, array, axis in plan.dim_bindings]
+    if lines:
+        lines.insert(0, "# named dims, read from the arrays (one kernel serves every size)")
+    bound_by = {(array, axis) for _, array, axis in plan.dim_bindings}
     wrong: list[str] = []  # what makes the kernel refuse the call, one line per array
-    bound_by: set[tuple[str, int]] = set()  # (array, axis) a named dim was read from
-    for var, shape in holders:  # single names first: products ("B*T") are checked below
-        for axis, d in enumerate(shape):
-            if isinstance(d, str) and not is_product(d) and d not in writer.dims:
-                if not writer.dims:
-                    lines.append("# named dims, read from the arrays (one kernel serves every size)")
-                writer.dims[d] = writer.namer.fresh(d)
-                lines.append(f"{writer.dims[d]} = {var}.shape[{axis}]")
-                writer.dim_lines.append(lines[-1])
-                bound_by.add((var, axis))
     for var, shape in holders:
-        conditions = [f"{var}.shape[{axis}] != {writer.dim(d)}" for axis, d in enumerate(shape)
+        conditions = [f"{var}.shape[{axis}] != {dim(scope, d)}" for axis, d in enumerate(shape)
                       if (var, axis) not in bound_by]
         if conditions:
             wrong.append(" or ".join(conditions))
-    if writer.dims:
-        wrong.insert(0, " or ".join(f"{v} == 0" for v in writer.dims.values()))
-    for check in index_checks(writer.schedule.order):
-        index = next(n for n in inputs if n.name == check.input_name)
-        bound = writer.helper_int(check.bound)
-        var = writer.names[id(index)]
+    if plan.dims:
+        wrong.insert(0, " or ".join(f"{v} == 0" for v in plan.dims.values()))
+    for check in index_checks(plan.schedule.order):
+        index = next(n for n in plan.params if n.name == check.input_name)
+        bound = helper_int(scope, check.bound)
+        var = plan.names[id(index)]
         wrong.append(f"not (0 <= {var} < {bound})" if index.ndim == 0 else
-                     f"not in_range({writer.flat_index(index)}, {bound})")
-    buffers = len(writer.buffer_params)
+                     f"not in_range({flat_index(plan, scope, index)}, {bound})")
+    buffers = len(plan.buffer_params)
     if buffers:
         arrays = [var for var, shape in holders if shape]
-        starts, sizes = writer.namer.fresh("starts"), writer.namer.fresh("sizes")
+        starts, sizes = plan.overlap
         lines += [
             "",
             "# where each array lives (the caller's gradient buffers, last, must overlap none)",
             *wrapped(f"{starts} = (", [f"{v}.ctypes.data" for v in arrays], ")"),
             *wrapped(f"{sizes} = (", [f"{v}.nbytes" for v in arrays], ")"),
         ]
-        wrong.append(f"overlaps({starts}, {sizes}, {writer.helper_int(buffers)})")
+        wrong.append(f"overlaps({starts}, {sizes}, {helper_int(scope, buffers)})")
     if not wrong:
         return lines
     explain = (["# check the call before reading any input: every dim as declared, every index in "

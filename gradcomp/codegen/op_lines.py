@@ -1,183 +1,187 @@
-"""The statements of each op, for ``Writer``: loops for elementwise maps and reductions,
-BLAS calls for products, helper calls for lookups, scatters and picks.
+"""The statements of each op: loops for elementwise maps and reductions, BLAS calls for
+products, helper calls for lookups, scatters and picks.
 
-Each ``_emit_<op>(node, name)`` appends the lines that compute ``node`` into the variable
-``name``, reading its arguments through the writer's ``access`` / ``var``.
+Each ``<op>_lines(plan, scope, node, name)`` returns the lines that compute ``node`` into the
+variable ``name``, reading its arguments through the scope (``scope.py``); ``OP_LINES`` maps
+each op to its function. Nothing here keeps state: the plan and the scope say everything.
 """
 
 from __future__ import annotations
 
 from ..ir import Node, Op
-from .printer import print_scalar
+from .scope import (
+    Scope,
+    access,
+    alloc_lines,
+    count,
+    dim,
+    flat_index,
+    helper_int,
+    loops,
+    shape_text,
+    tuple_text,
+    value_expr,
+    var,
+)
 from .tiling import SUM
 
 
-class OpLines:
-    """Per-op emitters, mixed into ``Writer`` (they use its names, dims and lines)."""
-
-    def _elementwise(self, node: Node, name: str) -> None:
-        if node.ndim == 0:
-            self.lines.append(f"{name} = {self._value_expr(node, [], ())}")
-            return
-        loop_vars, heads = self._loops(node.shape)
-        self._alloc(node, name)
-        self.lines.extend(heads)
-        value = self._value_expr(node, loop_vars, node.shape)
-        self.lines.append("    " * len(loop_vars) + f"{name}[{', '.join(loop_vars)}] = {value}")
-
-    def _value_expr(self, node: Node, loop_vars, loop_shape) -> str:
-        if node.op is Op.BROADCAST:
-            return self.access(node.args[0], loop_vars, loop_shape)
-        args = [self.access(a, loop_vars, loop_shape) for a in node.args]
-        return print_scalar(node.attr("fn").expr, args)
-
-    _emit_map = _elementwise
-    _emit_broadcast = _elementwise
-
-    def _reduce(self, node: Node, name: str, start: str, update: str) -> None:
-        x = node.args[0]
-        axes = node.attr("axes")
-        loop_vars, heads = self._loops(x.shape)
-        kept = [v for k, v in enumerate(loop_vars) if k not in axes]
-        target = f"{name}[{', '.join(kept)}]" if kept else name
-        if self._accumulates(node):
-            pass  # zeroed before the tiles (_start_sum)
-        elif kept:
-            self._alloc(node, name, start)
-        else:
-            self.lines.append(f"{name} = {start}")
-        self.lines.extend(heads)
-        value = self.access(x, loop_vars, x.shape)
-        self.lines.append("    " * len(loop_vars) + update.format(target=target, value=value))
-
-    def _emit_sum(self, node: Node, name: str) -> None:
-        self._reduce(node, name, "0.0", "{target} += {value}")
-
-    def _emit_max(self, node: Node, name: str) -> None:
-        self._reduce(node, name, "-np.inf", "{target} = max({target}, {value})")
-
-    def _operand(self, node: Node) -> str:
-        if id(node) in self.schedule.folded:
-            return f"{self.var(node.args[0])}.T"
-        return self.var(node)
-
-    def _emit_matmul(self, node: Node, name: str) -> None:
-        if node.args[0].ndim > 2:
-            self._emit_batched_matmul(node, name)
-            return
-        a, b = (self._operand(x) for x in node.args)
-        helper = "matmul" if all(x.ndim == 2 for x in node.args) else "dot"
-        if self._accumulates(node):  # x.T @ y over the rows: the first tile writes, others add
-            self.lines += [f"if {self.tile[0]} == {self.first_row}:",
-                           f"    {helper}_into({a}, {b}, {name})",
-                           "else:", f"    {helper}_add({a}, {b}, {name})"]
-        elif id(node) in self.buffers:
-            self.lines.append(f"{helper}_into({a}, {b}, {name})")
-        elif id(node) in self.in_rows:  # the lookups' adjoint: into the gradient's rows
-            self.lines += [f"{name} = {self.in_rows[id(node)]}  # this tile's gradient rows",
-                           f"{helper}_into({a}, {b}, {name})"]
-        else:
-            self.lines.append(f"{name} = {helper}({a}, {b})")
-
-    def _emit_batched_matmul(self, node: Node, name: str) -> None:
-        """``(..., m, k) @ (k, n)``: one product over all the rows; ``(..., m, k) @
-        (..., k, n)``: one product per batch element, into the rows of the result."""
-        a, b = node.args
-        out = name
-        if id(node) not in self.buffers:
-            self.lines.append(f"{name} = np.empty({self.shape(node.shape)}, dt)")
-        if b.ndim <= 2:
-            helper = "matmul" if b.ndim == 2 else "dot"
-            rows = self.count(a.shape[:-1])
-            a_rows = tuple_text([rows, self.dim(a.shape[-1])])
-            out_rows = tuple_text([rows] + [self.dim(d) for d in b.shape[1:]])
-            self.lines.append(f"{helper}_into({self.var(a)}.reshape({a_rows}), "
-                              f"{self._operand(b)}, {out}.reshape({out_rows}))")
-            return
-        batch = self.count(a.shape[:-2])
-        views = [f"{self.var(x)}.reshape({tuple_text([batch] + [self.dim(d) for d in x.shape[-2:]])})"
-                 for x in (a, b, node)]
-        self.lines += [f"for i0 in range({batch}):  # one product per batch element",
-                       f"    matmul_into({views[0]}[i0], {views[1]}[i0], {views[2]}[i0])"]
-
-    def _flat_rows(self, node: Node) -> str:
-        """``node`` viewed as a 2-D array of rows (its first dim by the rest)."""
-        var = self.var(node)
-        if node.ndim == 2:
-            return var
-        return f"{var}.reshape(({self.dim(node.shape[0])}, {self.count(node.shape[1:])}))"
-
-    def flat_index(self, node: Node) -> str:
-        var = self.var(node)
-        if node.ndim == 0:
-            return f"np.array([{var}])"
-        return var if node.ndim == 1 else f"{var}.ravel()"
-
-    def _emit_take(self, node: Node, name: str) -> None:
-        table, index = node.args
-        if index.ndim == 0:
-            row = f"{self.var(table)}[{self.var(index)}]"
-            self.lines.append(f"{name} = {row}" + (".copy()" if node.ndim else ""))
-            return
-        gathered = f"gather_rows({self._flat_rows(table)}, {self.flat_index(index)})"
-        if node.ndim != 2 or index.ndim != 1:
-            gathered += f".reshape({self.shape(node.shape)})"
-        self.lines.append(f"{name} = {gathered}")
-
-    def _emit_scatter_add(self, node: Node, name: str) -> None:
-        values, index = node.args
-        width = self.count(node.shape[1:])
-        if not self._accumulates(node):  # else zeroed before the tiles
-            self._alloc(node, name, "0.0")
-        values_2d = f"{self.var(values)}.reshape(({self.count(index.shape)}, {width}))"
-        target = name if node.ndim == 2 else f"{name}.reshape(({self.dim(node.shape[0])}, {width}))"
-        self.lines.append(f"scatter_rows({target}, {self.flat_index(index)}, {values_2d})")
-
-    def _emit_reshape(self, node: Node, name: str) -> None:
-        x = self.var(node.args[0])
-        if node.args[0].ndim == 0:
-            self._alloc(node, name, x)
-        elif node.ndim == 0:
-            self.lines.append(f"{name} = {x}.ravel()[0]")
-        else:
-            self.lines.append(f"{name} = {x}.reshape({self.shape(node.shape)})")
-
-    def _emit_transpose(self, node: Node, name: str) -> None:
-        x = self.var(node.args[0])
-        self.lines.append(
-            f"{name} = np.ascontiguousarray(np.transpose({x}, {node.attr('perm')}))"
-        )
-
-    def _emit_pick(self, node: Node, name: str) -> None:
-        x, labels = (self.var(a) for a in node.args)
-        self.lines.append(f"{name} = pick_columns({x}, {labels})")
-
-    def _emit_unpick(self, node: Node, name: str) -> None:
-        g, labels = (self.var(a) for a in node.args)
-        self.lines.append(
-            f"{name} = unpick_columns({g}, {labels}, {self.helper_int(node.shape[1])})")
-
-    def _emit_concat(self, node: Node, name: str) -> None:
-        parts = ", ".join(self.var(a) for a in node.args)
-        self.lines.append(f"{name} = np.concatenate(({parts},), {node.attr('axis')})")
-
-    def _emit_stop_gradient(self, node: Node, name: str) -> None:
-        self.lines.append(f"{name} = {self.var(node.args[0])}")
-
-    def _emit_slice(self, node: Node, name: str) -> None:
-        index = [":"] * node.ndim
-        index[node.attr("axis")] = f"{node.attr('start')}:{node.attr('stop')}"
-        x = self.var(node.args[0])
-        self.lines.append(f"{name} = np.ascontiguousarray({x}[{', '.join(index)}])")
-
-    # ------------------------------------------------------------ row gradients
-
-    def _accumulates(self, node: Node) -> bool:
-        return self.tile is not None and self.tiling.kind[id(node)] == SUM
+def accumulates(plan, scope: Scope, node: Node) -> bool:
+    """Inside the tiles, whether ``node`` is a sum over the rows each tile adds into."""
+    return scope.tile is not None and plan.tiling.kind[id(node)] == SUM
 
 
-def tuple_text(items: list[str]) -> str:
-    """``(a,)``, ``(a, b)``, or ``()``: a tuple literal of the given expressions."""
-    if not items:
-        return "()"
-    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+def elementwise_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
+    if node.ndim == 0:
+        return [f"{name} = {value_expr(plan, scope, node, [], ())}"]
+    loop_vars, heads = loops(scope, node.shape)
+    value = value_expr(plan, scope, node, loop_vars, node.shape)
+    return [*alloc_lines(plan, scope, node, name), *heads,
+            "    " * len(loop_vars) + f"{name}[{', '.join(loop_vars)}] = {value}"]
+
+
+def _reduce(plan, scope: Scope, node: Node, name: str, start: str, update: str) -> list[str]:
+    x = node.args[0]
+    axes = node.attr("axes")
+    loop_vars, heads = loops(scope, x.shape)
+    kept = [v for k, v in enumerate(loop_vars) if k not in axes]
+    target = f"{name}[{', '.join(kept)}]" if kept else name
+    if accumulates(plan, scope, node):
+        lines = []  # zeroed before the tiles (stages.start_sum_lines)
+    elif kept:
+        lines = alloc_lines(plan, scope, node, name, start)
+    else:
+        lines = [f"{name} = {start}"]
+    value = access(plan, scope, x, loop_vars, x.shape)
+    return lines + heads + [
+        "    " * len(loop_vars) + update.format(target=target, value=value)]
+
+
+def sum_lines(plan, scope, node, name):
+    return _reduce(plan, scope, node, name, "0.0", "{target} += {value}")
+
+
+def max_lines(plan, scope, node, name):
+    return _reduce(plan, scope, node, name, "-np.inf", "{target} = max({target}, {value})")
+
+
+def _operand(plan, scope: Scope, node: Node) -> str:
+    if id(node) in plan.schedule.folded:
+        return f"{var(plan, scope, node.args[0])}.T"
+    return var(plan, scope, node)
+
+
+def matmul_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
+    if node.args[0].ndim > 2:
+        return _batched_matmul_lines(plan, scope, node, name)
+    a, b = (_operand(plan, scope, x) for x in node.args)
+    helper = "matmul" if all(x.ndim == 2 for x in node.args) else "dot"
+    if accumulates(plan, scope, node):  # x.T @ y over the rows: the first tile writes
+        return [f"if {scope.tile[0]} == {scope.first_row}:",
+                f"    {helper}_into({a}, {b}, {name})",
+                "else:", f"    {helper}_add({a}, {b}, {name})"]
+    if id(node) in plan.buffers:
+        return [f"{helper}_into({a}, {b}, {name})"]
+    if id(node) in scope.in_rows:  # the lookups' adjoint: into the gradient's rows
+        return [f"{name} = {scope.in_rows[id(node)]}  # this tile's gradient rows",
+                f"{helper}_into({a}, {b}, {name})"]
+    return [f"{name} = {helper}({a}, {b})"]
+
+
+def _batched_matmul_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
+    """``(..., m, k) @ (k, n)``: one product over all the rows; ``(..., m, k) @
+    (..., k, n)``: one product per batch element, into the rows of the result."""
+    a, b = node.args
+    lines = alloc_lines(plan, scope, node, name)
+    if b.ndim <= 2:
+        helper = "matmul" if b.ndim == 2 else "dot"
+        rows = count(scope, a.shape[:-1])
+        a_rows = tuple_text([rows, dim(scope, a.shape[-1])])
+        out_rows = tuple_text([rows] + [dim(scope, d) for d in b.shape[1:]])
+        return lines + [f"{helper}_into({var(plan, scope, a)}.reshape({a_rows}), "
+                        f"{_operand(plan, scope, b)}, {name}.reshape({out_rows}))"]
+    batch = count(scope, a.shape[:-2])
+    views = [f"{text}.reshape({tuple_text([batch] + [dim(scope, d) for d in x.shape[-2:]])})"
+             for x, text in ((a, var(plan, scope, a)), (b, var(plan, scope, b)), (node, name))]
+    return lines + [f"for i0 in range({batch}):  # one product per batch element",
+                    f"    matmul_into({views[0]}[i0], {views[1]}[i0], {views[2]}[i0])"]
+
+
+def _flat_rows(plan, scope: Scope, node: Node) -> str:
+    """``node`` viewed as a 2-D array of rows (its first dim by the rest)."""
+    name = var(plan, scope, node)
+    if node.ndim == 2:
+        return name
+    return f"{name}.reshape(({dim(scope, node.shape[0])}, {count(scope, node.shape[1:])}))"
+
+
+def take_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
+    table, index = node.args
+    if index.ndim == 0:
+        row = f"{var(plan, scope, table)}[{var(plan, scope, index)}]"
+        return [f"{name} = {row}" + (".copy()" if node.ndim else "")]
+    gathered = (f"gather_rows({_flat_rows(plan, scope, table)}, "
+                f"{flat_index(plan, scope, index)})")
+    if node.ndim != 2 or index.ndim != 1:
+        gathered += f".reshape({shape_text(scope, node.shape)})"
+    return [f"{name} = {gathered}"]
+
+
+def scatter_add_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
+    values, index = node.args
+    width = count(scope, node.shape[1:])
+    lines = [] if accumulates(plan, scope, node) else alloc_lines(  # (else zeroed before)
+        plan, scope, node, name, "0.0")
+    values_2d = f"{var(plan, scope, values)}.reshape(({count(scope, index.shape)}, {width}))"
+    target = name if node.ndim == 2 else \
+        f"{name}.reshape(({dim(scope, node.shape[0])}, {width}))"
+    return lines + [f"scatter_rows({target}, {flat_index(plan, scope, index)}, {values_2d})"]
+
+
+def reshape_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
+    x = var(plan, scope, node.args[0])
+    if node.args[0].ndim == 0:
+        return alloc_lines(plan, scope, node, name, x)
+    if node.ndim == 0:
+        return [f"{name} = {x}.ravel()[0]"]
+    return [f"{name} = {x}.reshape({shape_text(scope, node.shape)})"]
+
+
+def transpose_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
+    x = var(plan, scope, node.args[0])
+    return [f"{name} = np.ascontiguousarray(np.transpose({x}, {node.attr('perm')}))"]
+
+
+def pick_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
+    x, labels = (var(plan, scope, a) for a in node.args)
+    return [f"{name} = pick_columns({x}, {labels})"]
+
+
+def unpick_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
+    g, labels = (var(plan, scope, a) for a in node.args)
+    return [f"{name} = unpick_columns({g}, {labels}, {helper_int(scope, node.shape[1])})"]
+
+
+def concat_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
+    parts = ", ".join(var(plan, scope, a) for a in node.args)
+    return [f"{name} = np.concatenate(({parts},), {node.attr('axis')})"]
+
+
+def stop_gradient_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
+    return [f"{name} = {var(plan, scope, node.args[0])}"]
+
+
+def slice_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
+    index = [":"] * node.ndim
+    index[node.attr("axis")] = f"{node.attr('start')}:{node.attr('stop')}"
+    x = var(plan, scope, node.args[0])
+    return [f"{name} = np.ascontiguousarray({x}[{', '.join(index)}])"]
+
+
+OP_LINES = {
+    Op.MAP: elementwise_lines, Op.BROADCAST: elementwise_lines, Op.SUM: sum_lines,
+    Op.MAX: max_lines, Op.MATMUL: matmul_lines, Op.TAKE: take_lines,
+    Op.SCATTER_ADD: scatter_add_lines, Op.RESHAPE: reshape_lines,
+    Op.TRANSPOSE: transpose_lines, Op.PICK: pick_lines, Op.UNPICK: unpick_lines,
+    Op.CONCAT: concat_lines, Op.STOP_GRADIENT: stop_gradient_lines, Op.SLICE: slice_lines,
+}

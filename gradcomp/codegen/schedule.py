@@ -7,7 +7,9 @@ transposes are folded into the ``matmul`` that uses them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 from ..ir import Node, Op, toposort
 
@@ -15,15 +17,15 @@ ELEMENTWISE = (Op.MAP, Op.BROADCAST)
 MAX_FUSED_DEPTH = 8  # deeper chains are materialised, keeping lines (and recursion) short
 
 
-@dataclass
+@dataclass(frozen=True)
 class Schedule:
-    order: list[Node]
-    forward: set[int]
-    users: dict[int, list[Node]]
-    fused: set[int] = field(default_factory=set)  # emitted inside their user's loop
-    folded: set[int] = field(default_factory=set)  # transposes passed to matmul as ``x.T``
-    aliases: set[int] = field(default_factory=set)  # a scalar reshaped to ones: the scalar
-    roots: set[int] = field(default_factory=set)  # the loss and the outputs
+    order: tuple[Node, ...]
+    forward: frozenset[int]
+    users: Mapping[int, tuple[Node, ...]]
+    fused: frozenset[int] = frozenset()  # emitted inside their user's loop
+    folded: frozenset[int] = frozenset()  # transposes passed to matmul as ``x.T``
+    aliases: frozenset[int] = frozenset()  # a scalar reshaped to ones: the scalar
+    roots: frozenset[int] = frozenset()  # the loss and the outputs
 
     def is_forward(self, node: Node) -> bool:
         return id(node) in self.forward
@@ -42,27 +44,29 @@ def make_schedule(loss: Node, outputs: list[Node], fuse: bool = True,
     for node in order:
         for arg in node.args:
             users[id(arg)].append(node)
-    schedule = Schedule(order, forward, users)
     roots = {id(loss)} | {id(n) for n in outputs}
-    schedule.roots = roots
-    schedule.aliases = {
+    aliases = {
         id(n) for n in order
         if n.op is Op.RESHAPE and n.args[0].ndim == 0 and id(n) not in roots
         and all(u.op in ELEMENTWISE + (Op.SUM, Op.MAX) for u in users[id(n)])}
-    if fuse:
-        _choose_fusion(schedule, roots)
-    return schedule
+    fused, folded = _choose_fusion(order, users, roots) if fuse else (set(), set())
+    return Schedule(tuple(order), frozenset(forward),
+                    MappingProxyType({k: tuple(v) for k, v in users.items()}),
+                    frozenset(fused), frozenset(folded), frozenset(aliases), frozenset(roots))
 
 
-def _choose_fusion(schedule: Schedule, roots: set[int]) -> None:
+def _choose_fusion(order, users, roots: set[int]) -> tuple[set[int], set[int]]:
+    """The elementwise nodes fused into their single user's loop, and the transposes folded
+    into the product that reads them."""
+    fused, folded = set(), set()
     depth: dict[int, int] = {}
-    for node in schedule.order:
-        node_users = schedule.users[id(node)]
+    for node in order:
+        node_users = users[id(node)]
         if id(node) in roots or not node_users:
             continue
         if node.op is Op.BROADCAST and all(_loop_shape(u, node) == node.shape for u in node_users):
             # A broadcast only re-indexes its argument: read through it in every user's loop.
-            schedule.fused.add(id(node))
+            fused.add(id(node))
             depth[id(node)] = depth.get(id(node.args[0]), 0)
             continue
         if len(node_users) != 1:
@@ -72,10 +76,11 @@ def _choose_fusion(schedule: Schedule, roots: set[int]) -> None:
             if _loop_shape(user, node) == node.shape:
                 own = 1 + max((depth.get(id(a), 0) for a in node.args), default=0)
                 if own <= MAX_FUSED_DEPTH:
-                    schedule.fused.add(id(node))
+                    fused.add(id(node))
                     depth[id(node)] = own
         elif node.op is Op.TRANSPOSE and node.ndim == 2 and user.op is Op.MATMUL:
-            schedule.folded.add(id(node))
+            folded.add(id(node))
+    return fused, folded
 
 
 def _loop_shape(user: Node, arg: Node):

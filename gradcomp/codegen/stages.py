@@ -17,10 +17,12 @@ stays as it was and the staged module is compiled only when a large batch comes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..ir import Node, Op
-from .op_lines import tuple_text
+from .rows import row_targets, scatter_lines, setup_lines
+from .scope import Scope, alloc_lines, shape_text, tuple_text
+from .steps import results_lines, steps_lines
 from .tiling import POST, PRE, ROW, SUM, TILE_ROWS
 
 
@@ -29,98 +31,71 @@ class Stages:
     prepare: str  # function names in the module
     rows: str
     finish: str
-    carried: list[str]  # what prepare returns, passed on to rows and finish
-    private: list[str]  # sums each half of a split call needs its own copy of (then added)
-    arguments: tuple[str, ...] = ()  # the kernel's parameters (inputs, then buffers)
+    carried: tuple[str, ...]  # what prepare returns, passed on to rows and finish
+    private: tuple[str, ...]  # sums each half of a split call needs its own copy of (added)
+    arguments: tuple[str, ...]  # the kernel's parameters (inputs, then buffers)
+    scalars: tuple[str, ...]  # the scalar sums rows returns, passed on to finish
 
 
-class TiledStages:
-    """The tiled kernel's body and its stage functions, mixed into ``Writer``."""
+def tiled_lines(plan, scope: Scope, prologue: list[str], dim_lines: list[str]):
+    """The lines of the tiled kernel, then the results: one list; staged, the lines of
+    ``prepare``, of ``rows`` and of ``finish``."""
+    tiling, kind = plan.tiling, plan.tiling.kind
+    steps = plan.steps
+    sums = [n for n in steps if kind[id(n)] == SUM]
+    lines = prologue + ["", "# ===== before the tiles: what depends on no row ====="]
+    lines += steps_lines(plan, scope, [n for n in steps if kind[id(n)] == PRE],
+                         ", before the tiles")
+    lines += ["", f"# sums over the rows of {tiling.dim}: zeroed here, added to by every tile"]
+    for node in sums:
+        if node.ndim or not plan.staged:  # (staged: scalar sums start in each range)
+            lines += _start_sum_lines(plan, scope, node)
+    for block in plan.row_blocks:
+        lines += setup_lines(plan, scope, block)
+    post = steps_lines(plan, scope, [n for n in steps if kind[id(n)] == POST],
+                       ", after the tiles") + results_lines(plan, scope)
+    after = "# ===== after the tiles: what depends on the sums ====="
+    if not plan.staged:
+        return lines + _tile_loop(plan, scope, "0", scope.dims[tiling.dim]) + [after] + post
+    first, last = plan.tile.first, plan.tile.last
+    scalars = plan.stages.scalars
+    rows = [*dim_lines, "", f"# the scalar sums over rows {first}..{last}",
+            *(f"{name} = 0.0" for name in scalars), *_tile_loop(plan, scope, first, last),
+            f"return {tuple_text(list(scalars))}"]
+    return lines, rows, [*dim_lines, "", after, *post]
 
-    def _tiled_body(self) -> list[str]:
-        """The kernel's lines. Staged (``self.staged``): those of ``prepare`` (its return
-        added by the module writer), with the rows and finish functions in
-        ``self.stage_lines`` and later lines (the results) going to finish."""
-        tiling, kind = self.tiling, self.tiling.kind
-        steps = self._steps()
-        self.lines += ["", "# ===== before the tiles: what depends on no row ====="]
-        pre = [n for n in steps if kind[id(n)] == PRE]
-        self._steps_in(pre, ", before the tiles")
-        self.lines += ["", f"# sums over the rows of {tiling.dim}: zeroed here, added to by "
-                           "every tile"]
-        sums = [n for n in steps if kind[id(n)] == SUM]
-        scalars = [self.name(n) for n in sums if n.ndim == 0]
-        for node in sums:
-            if node.ndim or not self.staged:  # (staged: scalar sums start in each range)
-                self._start_sum(node)
-        for table, terms in self.row_tables:
-            self.rows_setup(table, terms)
-        post = [n for n in steps if kind[id(n)] == POST]
-        if not self.staged:
-            self._tile_loop(steps, "0", self.dims[tiling.dim])
-            self.lines.append("# ===== after the tiles: what depends on the sums =====")
-            self._steps_in(post, ", after the tiles")
-            return self.lines
-        buffers = set(self.buffers.values())
-        carried = [self.names[id(n)] for n in pre if self.names[id(n)] not in buffers]
-        array_sums = [self.names[id(n)] for n in sums if n.ndim]
-        carried += [n for n in array_sums if n not in buffers]
-        private = list(array_sums)
-        for block in self.row_blocks.values():
-            carried += [v for v in (block.slot, block.index, block.rows) if v is not None]
-            if block.slot is not None:  # distinct rows: each half adds into rows of its own
-                private.append(block.rows)
-        prepare = self.lines
-        first, last = self.namer.fresh("first"), self.namer.fresh("last")
-        self.lines = [*self.dim_lines, "", f"# the scalar sums over rows {first}..{last}",
-                      *(f"{name} = 0.0" for name in scalars)]
-        self._tile_loop(steps, first, last)
-        self.lines.append(f"return {tuple_text(scalars)}")
-        rows = self.lines
-        self.lines = [*self.dim_lines, "", "# ===== after the tiles: what depends on the sums ====="]
-        self._steps_in(post, ", after the tiles")
-        self.stage_lines = (rows, first, last, scalars)
-        self.stages = Stages("", "", "", carried, private)
-        return prepare
 
-    def _tile_loop(self, steps: list[Node], first: str, last: str) -> None:
-        tiling, kind = self.tiling, self.tiling.kind
-        start, stop = self.namer.fresh("start"), self.namer.fresh("stop")
-        rows = self.namer.fresh(tiling.dim + "_tile")
-        outer, self.lines = self.lines, []
-        self.lines += [f"{stop} = min({start} + {TILE_ROWS}, {last})", f"{rows} = {stop} - {start}"]
-        saved_names = {}
-        for node in tiling.row_inputs:
-            saved_names[id(node)] = self.names[id(node)]
-            sliced = self.namer.fresh(self.names[id(node)] + "_tile")
-            self.lines.append(f"{sliced} = {self.names[id(node)]}[{start}:{stop}]")
-            self.names[id(node)] = sliced
-        self.full_dims, self.dims = dict(self.dims), {**self.dims, tiling.dim: rows}
-        self.tile, self.first_row = (start, stop), first
-        self.in_rows = self.row_targets()
-        self._steps_in([n for n in steps if kind[id(n)] in (ROW, SUM)], " of the tile")
-        for table, _ in self.row_tables:
-            self.rows_scatter(self.row_blocks[table.name])
-        inner = self.lines
-        self.dims, self.full_dims, self.tile, self.in_rows = self.full_dims, {}, None, {}
-        self.names.update(saved_names)
-        which = f"the rows of {tiling.dim}" if first == "0" else \
-            f"the rows {first}..{last} of {tiling.dim}"
-        self.lines = outer + [
-            "",
-            f"# ===== {which}, {TILE_ROWS} at a time (each tile's arrays stay in cache) =====",
-            f"for {start} in range({first}, {last}, {TILE_ROWS}):",
-            *("    " + line if line else "" for line in inner),
-            "",
-        ]
+def _tile_loop(plan, scope: Scope, first: str, last: str) -> list[str]:
+    tiling, kind, tile = plan.tiling, plan.tiling.kind, plan.tile
+    start, stop = tile.start, tile.stop
+    inner = [f"{stop} = min({start} + {TILE_ROWS}, {last})", f"{tile.rows} = {stop} - {start}"]
+    inner += [f"{tile.sliced[id(n)]} = {scope.names[id(n)]}[{start}:{stop}]"
+              for n in tiling.row_inputs]
+    in_tile = replace(scope, names={**scope.names, **tile.sliced},
+                      dims={**scope.dims, tiling.dim: tile.rows}, full_dims=dict(scope.dims),
+                      tile=(start, stop), first_row=first)
+    in_tile = replace(in_tile, in_rows=row_targets(plan, in_tile))
+    inner += steps_lines(plan, in_tile, [n for n in plan.steps if kind[id(n)] in (ROW, SUM)],
+                         " of the tile")
+    for block in plan.row_blocks:
+        inner += scatter_lines(plan, in_tile, block)
+    which = f"the rows of {tiling.dim}" if first == "0" else \
+        f"the rows {first}..{last} of {tiling.dim}"
+    return [
+        "",
+        f"# ===== {which}, {TILE_ROWS} at a time (each tile's arrays stay in cache) =====",
+        f"for {start} in range({first}, {last}, {TILE_ROWS}):",
+        *("    " + line if line else "" for line in inner),
+        "",
+    ]
 
-    def _start_sum(self, node: Node) -> None:
-        """Before the tiles: the zeroed accumulator of a sum over the rows."""
-        name = self.name(node)
-        if node.op is Op.MATMUL:  # the first tile writes it (see _emit_matmul)
-            if id(node) not in self.buffers:
-                self.lines.append(f"{name} = np.empty({self.shape(node.shape)}, dt)")
-        elif node.ndim == 0:
-            self.lines.append(f"{name} = 0.0")
-        else:
-            self._alloc(node, name, "0.0")
+
+def _start_sum_lines(plan, scope: Scope, node: Node) -> list[str]:
+    """Before the tiles: the zeroed accumulator of a sum over the rows."""
+    name = scope.names[id(node)]
+    if node.op is Op.MATMUL:  # the first tile writes it (op_lines.matmul_lines)
+        return [] if id(node) in plan.buffers else [
+            f"{name} = np.empty({shape_text(scope, node.shape)}, dt)"]
+    if node.ndim == 0:
+        return [f"{name} = 0.0"]
+    return alloc_lines(plan, scope, node, name, "0.0")

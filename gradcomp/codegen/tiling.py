@@ -23,7 +23,9 @@ means the graph is not tiled, and the kernel is written as before.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from ..ir import Node, Op
 
@@ -36,11 +38,11 @@ TILE_ROWS = 512
 PRE, ROW, SUM, POST = "pre", "row", "sum", "post"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Tiling:
     dim: str  # the named dim whose rows are tiled
-    kind: dict[int, str]  # node id -> PRE | ROW | SUM | POST
-    row_inputs: list[Node]  # inputs sliced per tile
+    kind: Mapping[int, str]  # node id -> PRE | ROW | SUM | POST
+    row_inputs: tuple[Node, ...]  # inputs sliced per tile
 
 
 def plan_tiling(schedule, roots: list[Node], row_indices: list[Node]) -> Tiling | None:
@@ -67,7 +69,7 @@ def plan_tiling(schedule, roots: list[Node], row_indices: list[Node]) -> Tiling 
         if not any(k == SUM for k in kind.values()) and not row_indices:
             continue
         row_inputs = [n for n in schedule.order if n.op is Op.INPUT and kind[id(n)] == ROW]
-        return Tiling(dim, kind, row_inputs)
+        return Tiling(dim, MappingProxyType(kind), tuple(row_inputs))
     return None
 
 

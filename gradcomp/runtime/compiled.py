@@ -139,8 +139,8 @@ class CompiledGradient:
         self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit,
                                         unused=unused, block=block)
         by_name = {w.name: w for w in self.wrt}
-        self._results = [(kind, name, by_name[name].ndim != 2)
-                         for kind, name in self._kernel.spec.results[1:]]
+        self._results = [(r, by_name[r.input].ndim != 2) for r in self._kernel.spec.results
+                         if r.kind != "value"]
         self._buffer_names = [w.name for w in self._kernel.spec.buffers]
         self._pick_buffers = picker(self._buffer_names)
         self._interpreted: Interpreted | None = None
@@ -179,23 +179,20 @@ class CompiledGradient:
                 waiting.start()  # (whatever the answer: a failed one must not stop it)
         if not reused:
             grads = {}
-        k, j = 1, 0
-        for kind, name, reshape in self._results:
-            if kind == "buffer":
+        for result, reshape in self._results:
+            name = result.input
+            if result.kind == "buffer":
                 if not reused:
-                    grads[name] = buffers[j]
-                j += 1
-            elif kind == "rows":
-                values = results[k + 1]
+                    grads[name] = buffers[result.positions[0]]
+            elif result.kind == "rows":
+                index, values = (results[k] for k in result.positions)
                 table = inputs[name]  # validated: its shape is the table's
                 table_shape = table.shape if type(table) is np.ndarray else np.shape(table)
                 if reshape:
                     values = values.reshape((-1,) + table_shape[1:])
-                grads[name] = RowGradient(results[k], values, table_shape[0], self.coalesced)
-                k += 2
-            elif kind == "scalar":
-                grads[name] = float(results[k])
-                k += 1
+                grads[name] = RowGradient(index, values, table_shape[0], self.coalesced)
+            elif result.kind == "scalar":
+                grads[name] = float(results[result.positions[0]])
         return float(results[0]), grads
 
     def _interpreted_call(self, inputs: dict, grads: dict | None) -> tuple[float, dict]:

@@ -1,0 +1,166 @@
+"""The name of every variable of a kernel, given in the order the kernel reads.
+
+``NameWalk`` walks the planned steps in the order they are printed and gives each value its
+variable the first time the kernel mentions it: the inputs by their names, the loss ``loss``,
+the adjoint of ``h`` ``d_h`` (``d_`` and ``h``'s own variable), a contribution flowing back
+from one user ``d_h_from_<op>``, any other node its display name (``naming.display_names``);
+then the temporaries, the tile loop's variables, the row blocks' and the regions' scalars.
+Walking in print order keeps the counters of repeated names (``d_h_2``) in reading order.
+The walk belongs to ``make_plan``: what it gives is frozen into the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from ..ir import Node, Op
+from .naming import Namer
+from .regions import Region
+from .rows import RowBlock
+
+# Ops whose step can write straight into the caller's gradient buffer (others copy into it).
+IN_PLACE = frozenset({Op.MAP, Op.BROADCAST, Op.SUM, Op.MAX, Op.MATMUL, Op.SCATTER_ADD})
+
+
+@dataclass(frozen=True)
+class TileNames:
+    """The variables of the tile loop: its rows ``start:stop``, the tile's row count, each row
+    input's slice; staged, the ``first`` and ``last`` rows of the range a call runs."""
+    start: str
+    stop: str
+    rows: str
+    sliced: Mapping[int, str]
+    first: str = ""
+    last: str = ""
+
+
+def fused_parts(schedule, node: Node) -> list[Node]:
+    """``node`` and the nodes fused into its loop, in the order its comment lists them."""
+    parts, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        parts.append(current)
+        stack.extend(a for a in reversed(current.args) if id(a) in schedule.fused)
+    return parts
+
+
+class NameWalk:
+    def __init__(self, schedule, display: dict[int, str], adjoint_of, flows):
+        self.schedule = schedule
+        self.display = display
+        self.adjoint_of = adjoint_of
+        self.flows = flows
+        self.namer = Namer()
+        self.names: dict[int, str] = {}
+        self.temps: dict[int, str] = {}
+        self.region_scalars: dict[int, str] = {}
+        self.scalar_copies: list[tuple[str, Node]] = []
+        for node in schedule.order:
+            if node.op is Op.INPUT:
+                self.names[id(node)] = self.namer.fresh(node.name)
+
+    def fresh(self, wanted: str) -> str:
+        return self.namer.fresh(wanted)
+
+    def name(self, node: Node, wanted: str | None = None) -> str:
+        """The variable of ``node``, given on first use."""
+        if id(node) not in self.names:
+            if wanted is None and not self.schedule.is_forward(node):
+                primal = self.adjoint_of.get(id(node))
+                flow = self.flows.get(id(node))
+                if primal is not None:
+                    wanted = "d_" + self.name(primal)
+                elif flow is not None:
+                    wanted = f"d_{self.name(flow[1])}_from_{flow[0].label}"
+            self.names[id(node)] = self.namer.fresh(wanted or self.display[id(node)])
+        return self.names[id(node)]
+
+    def _mention(self, node: Node) -> None:
+        """A comment mentions ``node`` (``scope.shown``): what it names, named."""
+        schedule = self.schedule
+        if node.op in (Op.CONST, Op.SIZE):
+            return
+        if id(node) in schedule.aliases:
+            if node.ndim:
+                self._mention(node.args[0])
+        elif id(node) in schedule.folded:
+            self._mention(node.args[0])
+        else:
+            self.name(node)
+
+    def _comment(self, node: Node) -> None:
+        """The names a step's comment gives: its own, its fused parts', the rule's."""
+        self.name(node)
+        for part in fused_parts(self.schedule, node):
+            for a in part.args:
+                self._mention(a)
+            self._mention(part)
+            if self.schedule.is_forward(part):
+                continue
+            if id(part) in self.flows:
+                self._mention(self.flows[id(part)][1])
+            elif id(part) in self.adjoint_of and part.op is Op.MAP:
+                self._mention(self.adjoint_of[id(part)])
+
+    def steps(self, items, buffers: dict[int, str], stored, sliced=None) -> None:
+        """Name the steps ``items`` (nodes and regions) in print order; ``sliced``: inside
+        the tiles, the row inputs go by their slices' names."""
+        saved = {k: self.names[k] for k in sliced or {}}
+        self.names.update(sliced or {})
+        for item in items:
+            if isinstance(item, Region):
+                self._region(item, buffers, stored)
+                continue
+            self._comment(item)
+            buffer = buffers.get(id(item))
+            if buffer is not None and item.op not in IN_PLACE and not (
+                    item.op is Op.RESHAPE and item.args[0].ndim == 0):
+                self.names[id(item)] = self.temps[id(item)] = self.fresh(self.display[id(item)])
+        self.names.update(saved)
+
+    def _region(self, region: Region, buffers, stored) -> None:
+        members = region.members
+        outside = {id(m) for m in members if id(m) not in region.sums and stored(m, region)}
+        for m in members:
+            if id(m) in outside:
+                self.name(m)
+        for m in members:
+            self.name(m)
+        for m in members:
+            self._comment(m)
+            if id(m) in outside:
+                self.region_scalars[id(m)] = self.fresh(self.names[id(m)] + "_i")
+
+    def copies(self, copies) -> None:
+        """A buffer filled by a copy says what it copies (a constant goes unnamed)."""
+        for _, node in copies:
+            if id(node) in self.schedule.users:
+                self._mention(node)
+
+    def row_block(self, table: Node, terms: list[Node], lookups) -> RowBlock:
+        base = f"d_{table.name}"
+        slot = None if table.name in lookups else self.fresh(base + "_slot")
+        block = RowBlock(table, slot, self.fresh(base + "_index"), self.fresh(base + "_rows"),
+                         tuple(terms))
+        for t in terms:
+            self._mention(t.args[0])
+            self._mention(t.args[1])
+        return block
+
+    def tile(self, tiling, first: str, last: str) -> TileNames:
+        start, stop = self.fresh("start"), self.fresh("stop")
+        rows = self.fresh(tiling.dim + "_tile")
+        sliced = {id(n): self.fresh(self.names[id(n)] + "_tile") for n in tiling.row_inputs}
+        return TileNames(start, stop, rows, MappingProxyType(sliced), first, last)
+
+    def scalar_result(self, node: Node, wanted: str) -> str:
+        """A variable holding the 0-d ``node`` (a gradient that is a constant, an input or a
+        forward value gets one of its own)."""
+        if id(node) in self.names and not self.schedule.is_forward(node) \
+                and node.op is not Op.INPUT:
+            return self.names[id(node)]
+        name = self.fresh(wanted)
+        self.scalar_copies.append((name, node))
+        return name

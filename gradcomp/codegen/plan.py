@@ -1,0 +1,240 @@
+"""The kernel's plan: every decision about one kernel, made before a line of it is printed.
+
+``make_plan`` takes the loss, the ``wrt`` inputs, their gradient graphs and the adjoint map
+from ``autodiff`` (which node is the gradient of which), and decides: the step order and what
+is fused into a user's loop or folded into a product (``schedule.py``); the row tiling
+(``tiling.py``); the runs of elementwise steps written as one loop (``regions.py``); which
+gradients are written into the caller's buffers and which are copied there; the row blocks of
+row gradients (``rows.py``); the name of every variable (``names.py``); and the results the
+kernel returns, each a typed ``Result`` the runtime decodes by kind. The plan is frozen; the
+printer (``emit.py`` and the modules it calls) only reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from ..ir import Node, Op, is_product, node_ids
+from .names import NameWalk, TileNames
+from .naming import display_names
+from .regions import plan_regions
+from .rows import RowBlock, scatter_terms
+from .schedule import Schedule, make_schedule
+from .stages import Stages
+from .tiling import POST, PRE, ROW, SUM, Tiling, plan_tiling
+
+
+@dataclass(frozen=True)
+class Result:
+    """One thing a kernel gives back: the loss ``value``; per ``wrt`` input a ``scalar``
+    gradient, a ``buffer`` gradient (written into the caller's array, nothing returned) or
+    ``rows`` (the returned index and values). ``positions``: where in the returned tuple (a
+    buffer: which of the buffer parameters)."""
+    kind: str
+    input: str  # the wrt input's name ("" for the value)
+    positions: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    function: str
+    schedule: Schedule
+    ids: Mapping[int, int]  # node id -> its number in the schedule (the graph's hash)
+    adjoint_of: Mapping[int, Node]  # adjoint id -> its primal
+    flows: Mapping[int, tuple[Node, Node]]  # contribution id -> (user, argument)
+    params: tuple[Node, ...]  # the inputs, in parameter order
+    steps: tuple  # the nodes with a step of their own; untiled, runs grouped into Regions
+    tiling: Tiling | None
+    staged: bool  # a tiled kernel printed as three functions (stages.py)
+    names: Mapping[int, str]  # node id -> its variable
+    temps: Mapping[int, str]  # steps computed into a temporary, then copied into a buffer
+    dims: Mapping[str, str]  # named dim -> its variable
+    dim_bindings: tuple[tuple[str, str, int], ...]  # (dim variable, array, axis) read from
+    buffers: Mapping[int, str]  # gradient node id -> the caller's buffer it is written into
+    buffer_params: tuple[tuple[str, tuple], ...]  # (parameter, shape) of each buffer
+    buffer_inputs: tuple[Node, ...]  # the input each buffer is the gradient of
+    copies: tuple[tuple[str, Node], ...]  # buffers filled by copying a value computed elsewhere
+    overlap: tuple[str, str] | None  # the starts and sizes variables of the overlap check
+    row_blocks: tuple[RowBlock, ...]
+    lookups: frozenset[str]  # tables whose gradient is one row per lookup (unsummed)
+    region_scalars: Mapping[int, str]  # a region's stored steps: the scalar in its loop
+    tile: TileNames | None
+    scalar_copies: tuple[tuple[str, Node], ...]  # scalar results given a variable of their own
+    loss: Node
+    returns: tuple  # what the kernel returns: Node (its var) or str (a variable)
+    results: tuple[Result, ...]
+    stages: Stages | None
+    tiled: tuple[int, int] | None  # (parameter, axis) holding the tiled dim
+
+    def computes(self, node: Node) -> bool:
+        """Whether the kernel has a step of its own for ``node`` (not an input or constant)."""
+        return node.op not in (Op.INPUT, Op.CONST, Op.SIZE) and id(node) in self.ids
+
+    def holders(self) -> list[tuple[str, tuple]]:
+        """(variable, shape) of every array parameter: the inputs, then the buffers."""
+        return [(self.names[id(n)], n.shape) for n in self.params] + list(self.buffer_params)
+
+    def block(self, table: str) -> RowBlock:
+        return next(b for b in self.row_blocks if b.table.name == table)
+
+
+def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
+              function: str = "loss_and_grads", fuse: bool = True, unused=(), adjoints=None,
+              lookups=frozenset(), staged: bool = False) -> Plan:
+    """The plan of ``function(*inputs) -> (loss, *grads)``; see ``emit.emit_kernel``."""
+    row_terms = {w.name: scatter_terms(g) for w, g in zip(wrt, grads) if w.name in rows}
+    outputs: list[Node] = []
+    for w, g in zip(wrt, grads):
+        if w.name in row_terms:
+            outputs.extend(n for t in row_terms[w.name] for n in t.args)
+        else:
+            outputs.append(g)
+    schedule = make_schedule(loss, outputs, fuse, unused)
+    adjoint_of, flows = (adjoints.adjoint_of, adjoints.flows) if adjoints else ({}, {})
+    display = display_names(schedule.order, schedule.forward, adjoint_of, flows)
+    walk = NameWalk(schedule, display, adjoint_of, flows)
+    ids = node_ids(schedule.order)
+    params = tuple(n for n in schedule.order if n.op is Op.INPUT)
+
+    def computes(node):
+        return node.op not in (Op.INPUT, Op.CONST, Op.SIZE) and id(node) in ids
+
+    if computes(loss):
+        walk.name(loss, "loss")
+    buffers: dict[int, str] = {}
+    buffer_list: list[tuple[Node, str]] = []
+    copies: list[tuple[str, Node]] = []
+    for w, g in zip(wrt, grads):
+        if w.name in row_terms:
+            continue
+        wanted = f"d_{w.name}"
+        computed = computes(g) and not schedule.is_forward(g)
+        if g.ndim == 0:
+            if computed:
+                walk.name(g, wanted)
+            continue
+        buffer = walk.fresh(wanted)
+        buffer_list.append((w, buffer))
+        if computed and id(g) not in buffers:
+            buffers[id(g)] = buffer
+            walk.names[id(g)] = buffer
+        else:
+            copies.append((buffer, g))
+    buffer_params = tuple((name, w.shape) for w, name in buffer_list)
+    row_tables = [(w, row_terms[w.name]) for w in wrt if w.name in row_terms]
+    tiling = None
+    if fuse:
+        dense = [g for w, g in zip(wrt, grads) if w.name not in row_terms]
+        tiling = plan_tiling(schedule, [loss] + dense,
+                             [t.args[1] for _, terms in row_tables for t in terms])
+    holders = [(walk.names[id(n)], n.shape) for n in params] + list(buffer_params)
+    dims, bindings = _bind_dims(walk, holders)
+    overlap = (walk.fresh("starts"), walk.fresh("sizes")) if buffer_params else None
+    steps = [n for n in schedule.order if n.op not in (Op.INPUT, Op.CONST, Op.SIZE)
+             and id(n) not in schedule.fused | schedule.folded | schedule.aliases]
+    outside = _outside(schedule, buffers)
+    tile = stages = None
+    row_blocks: list[RowBlock] = []
+    if tiling is None:
+        steps = plan_regions(steps, schedule)
+        walk.steps(steps, buffers, outside)
+        walk.copies(copies)
+        row_blocks = [walk.row_block(w, terms, lookups) for w, terms in row_tables]
+    else:
+        kind = tiling.kind
+        walk.steps([n for n in steps if kind[id(n)] == PRE], buffers, outside)
+        sums = [n for n in steps if kind[id(n)] == SUM]
+        scalars = [walk.name(n) for n in sums if n.ndim == 0]
+        for node in sums:
+            walk.name(node)
+        row_blocks = [walk.row_block(w, terms, lookups) for w, terms in row_tables]
+        first, last = (walk.fresh("first"), walk.fresh("last")) if staged else ("", "")
+        tile = walk.tile(tiling, first, last)
+        walk.steps([n for n in steps if kind[id(n)] in (ROW, SUM)], buffers, outside,
+                   tile.sliced)
+        walk.steps([n for n in steps if kind[id(n)] == POST], buffers, outside)
+        walk.copies(copies)
+        if staged:
+            stages = _stages(function, walk.names, steps, kind, buffers, row_blocks, scalars,
+                             [walk.names[id(p)] for p in params] + [b for _, b in buffer_list])
+    returns, results = _results(loss, wrt, grads, row_terms, row_blocks, walk)
+    tiled = tiling and next(
+        (k, axis) for k, (_, shape) in enumerate(holders)
+        for axis, d in enumerate(shape) if d == tiling.dim)
+    frozen = MappingProxyType
+    return Plan(
+        function, schedule, frozen(ids), frozen(dict(adjoint_of)), frozen(dict(flows)), params,
+        tuple(steps), tiling, staged and tiling is not None, frozen(dict(walk.names)),
+        frozen(walk.temps), frozen(dims), bindings, frozen(buffers), buffer_params,
+        tuple(w for w, _ in buffer_list), tuple(copies), overlap, tuple(row_blocks),
+        frozenset(lookups), frozen(walk.region_scalars), tile, tuple(walk.scalar_copies), loss,
+        returns, results, stages, tiled or None)
+
+
+def _bind_dims(walk: NameWalk, holders) -> tuple[dict, tuple]:
+    """The variable of each named dim, and the (variable, array, axis) it is read from."""
+    dims: dict[str, str] = {}
+    bindings = []
+    for var, shape in holders:  # single names first: products ("B*T") are checked at entry
+        for axis, d in enumerate(shape):
+            if isinstance(d, str) and not is_product(d) and d not in dims:
+                dims[d] = walk.fresh(d)
+                bindings.append((dims[d], var, axis))
+    return dims, tuple(bindings)
+
+
+def _outside(schedule: Schedule, buffers: Mapping[int, str]):
+    """Which steps of a region are read outside it (and so stored as arrays)."""
+    def consumers(node: Node) -> list[Node]:  # through the fused expressions that inline it
+        found, stack = [], list(schedule.users[id(node)])
+        while stack:
+            user = stack.pop()
+            if id(user) in schedule.fused or id(user) in schedule.aliases:
+                stack.extend(schedule.users[id(user)])
+            else:
+                found.append(user)
+        return found
+
+    def stored(node: Node, region) -> bool:
+        return (id(node) in schedule.roots or id(node) in buffers
+                or any(id(c) not in region.ids for c in consumers(node)))
+    return stored
+
+
+def _stages(function, names, steps, kind, buffers, row_blocks, scalars, arguments) -> Stages:
+    """What the three functions of a staged kernel pass on: ``prepare`` returns what depends
+    on no row and the zeroed sums (``carried``); each half of a split call gets its own copy
+    of the array sums and distinct-row gradients (``private``), added after."""
+    own = set(buffers.values())
+    carried = [names[id(n)] for n in steps if kind[id(n)] == PRE and names[id(n)] not in own]
+    array_sums = [names[id(n)] for n in steps if kind[id(n)] == SUM and n.ndim]
+    carried += [n for n in array_sums if n not in own]
+    private = list(array_sums)
+    for block in row_blocks:
+        carried += [v for v in (block.slot, block.index, block.rows) if v is not None]
+        if block.slot is not None:  # distinct rows: each half adds into rows of its own
+            private.append(block.rows)
+    return Stages(f"{function}_prepare", f"{function}_rows", f"{function}_finish",
+                  tuple(carried), tuple(private), tuple(arguments), tuple(scalars))
+
+
+def _results(loss, wrt, grads, row_terms, row_blocks, walk: NameWalk):
+    """What the kernel returns (the loss's value first) and the typed record of each."""
+    returns: list = [loss]
+    results = [Result("value", "", (0,))]
+    buffers = 0
+    for w, g in zip(wrt, grads):
+        if w.name in row_terms:
+            block = next(b for b in row_blocks if b.table.name == w.name)
+            results.append(Result("rows", w.name, (len(returns), len(returns) + 1)))
+            returns += [block.index, block.rows]
+        elif g.ndim == 0:
+            results.append(Result("scalar", w.name, (len(returns),)))
+            returns.append(walk.scalar_result(g, f"d_{w.name}"))
+        else:
+            results.append(Result("buffer", w.name, (buffers,)))
+            buffers += 1
+    return tuple(returns), tuple(results)
+

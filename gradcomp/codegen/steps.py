@@ -1,0 +1,131 @@
+"""The printer's steps: section headers, the comment of each step, its statements, regions.
+
+``steps_lines`` prints planned steps in order: a header where the forward steps end and the
+backward ones (the adjoints) begin, then per step a comment in the kernel's own names
+(``# h = tanh(z)  (B, 100)``; a backward step says which chain-rule rule made it,
+``[tanh: upstream x local, into z]``; fused parts follow, one line each) and its statements
+(``op_lines.py``). A region (``regions.py``) is one loop nest whose body computes each of its
+steps as a scalar, under the same headers and comments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..ir import Node, Op, format_shape
+from .names import fused_parts
+from .op_lines import OP_LINES
+from .printer import print_scalar
+from .regions import Region
+from .scope import Scope, access, loops, shape_text, shown, value_expr, var
+
+
+def steps_lines(plan, scope: Scope, items, label: str) -> list[str]:
+    """The lines of ``items`` (nodes and regions), ``label`` naming the part of the kernel
+    in the section headers (``", of the tile"``)."""
+    lines: list[str] = []
+    section = None  # printing backward steps: True, forward: False, nothing yet: None
+    for item in items:
+        if isinstance(item, Region):
+            more, section = _region_lines(plan, scope, item, label, section)
+            lines += more
+            continue
+        head, section = _header(plan, item, label, section)
+        lines += head + comment_lines(plan, scope, item) + _step_lines(plan, scope, item)
+    return lines
+
+
+def _header(plan, node: Node, label: str, section) -> tuple[list[str], bool]:
+    backward = not plan.schedule.is_forward(node)
+    if backward == section:
+        return [], section
+    return ["", (f"# --- backward{label}: adjoints in reverse topological order; "
+                 "downstream = upstream x local ---") if backward
+            else f"# --- forward{label}: the loss, one step per node ---"], backward
+
+
+def comment_lines(plan, scope: Scope, node: Node) -> list[str]:
+    """``# h = tanh(z)  (B, 100)``, with the rule of a backward step and the fused parts."""
+    lines = []
+    for part in fused_parts(plan.schedule, node):
+        args = [shown(plan, scope, a) for a in part.args]
+        if part.op is Op.MAP:
+            rhs = print_scalar(part.attr("fn").expr, args)
+        else:
+            extra = [f"{k}={v}" for k, v in part.attrs if k not in ("fn", "label", "name")]
+            rhs = f"{part.label}({', '.join(args + extra)})"
+        # a step computed into a temporary is named in its comment by the buffer it fills
+        own = plan.buffers[id(part)] if id(part) in plan.temps else shown(plan, scope, part)
+        text = f"{own} = {rhs}  {format_shape(part.shape)}" + _rule(plan, scope, part)
+        lines.append(("# " if part is node else "#   fused: ") + text)
+    return lines
+
+
+def _rule(plan, scope: Scope, node: Node) -> str:
+    if plan.schedule.is_forward(node):
+        return ""
+    if id(node) in plan.flows:
+        user, arg = plan.flows[id(node)]
+        return f"  [{user.label}: upstream x local, into {shown(plan, scope, arg)}]"
+    if id(node) in plan.adjoint_of and node.op is Op.MAP:
+        primal = shown(plan, scope, plan.adjoint_of[id(node)])
+        return f"  [the gradients flowing into {primal}, added]"
+    return ""
+
+
+def _step_lines(plan, scope: Scope, node: Node) -> list[str]:
+    lines = OP_LINES[node.op](plan, scope, node, scope.names[id(node)])
+    if id(node) in plan.temps:
+        lines.append(f"{plan.buffers[id(node)]}[:] = {plan.temps[id(node)]}  "
+                     "# into the caller's buffer")
+    return lines
+
+
+def _region_lines(plan, scope: Scope, region: Region, label: str, section):
+    members = region.members
+    stored = plan.region_scalars
+    names = scope.names
+    lines = ["", f"# one loop over {shape_text(scope, region.shape)} for the {len(members)} "
+                 "steps below, each a scalar; stored: "
+             + (", ".join(names[id(m)] for m in members if id(m) in stored) or "nothing")]
+    for m in members:
+        if id(m) in region.sums:
+            lines.append(f"{names[id(m)]} = 0.0")
+        elif id(m) in stored and id(m) not in plan.buffers:
+            lines.append(f"{names[id(m)]} = np.empty({shape_text(scope, m.shape)}, dt)")
+    loop_vars, heads = loops(scope, region.shape)
+    inner_scope = replace(scope, in_loop={id(m): stored.get(id(m), names[id(m)])
+                                          for m in members if id(m) not in region.sums})
+    index = ", ".join(loop_vars)
+    inner: list[str] = []
+    for m in members:
+        head, section = _header(plan, m, label, section)
+        inner += head + comment_lines(plan, scope, m)
+        if id(m) in region.sums:
+            value = access(plan, inner_scope, m.args[0], loop_vars, region.shape)
+            inner.append(f"{names[id(m)]} += {value}")
+            continue
+        scalar = stored.get(id(m), names[id(m)])
+        inner.append(f"{scalar} = {value_expr(plan, inner_scope, m, loop_vars, region.shape)}")
+        if id(m) in stored:
+            inner.append(f"{names[id(m)]}[{index}] = {scalar}")
+    pad = "    " * len(loop_vars)
+    return lines + heads + [pad + line if line else "" for line in inner], section
+
+
+def _fill_copy_lines(plan, scope: Scope, buffer: str, node: Node) -> list[str]:
+    """Copy ``node`` into the caller's buffer (a gradient that is a constant, an input, a
+    forward value or another input's gradient)."""
+    what = shown(plan, scope, node) if id(node) in plan.ids else "a constant"
+    value = scope.names.get(id(node)) or access(plan, scope, node, [], ())
+    return [f"# {buffer} is {what} itself, copied into the caller's buffer",
+            f"{buffer}[:] = {value}"]
+
+
+def results_lines(plan, scope: Scope, rows: list[str] = ()) -> list[str]:
+    """After the steps: the buffers filled by copies, the ``rows`` lines (an untiled
+    kernel's row gradients), the scalar results given a variable of their own."""
+    lines = [line for buffer, node in plan.copies
+             for line in _fill_copy_lines(plan, scope, buffer, node)]
+    return lines + list(rows) + [f"{name} = {var(plan, scope, node)}"
+                                 for name, node in plan.scalar_copies]
