@@ -79,12 +79,13 @@ class Gradients:
     grads: list[Node]  # per target, d output / d target
     adjoint_of: dict[int, Node]  # adjoint node id -> the primal it is the adjoint of
     flows: dict[int, tuple[Node, Node]]  # contribution id -> (user, argument) it flows along
+    terms: dict[int, tuple[Node, ...]]  # target id -> the contributions its gradient adds up
 
 
 def gradients(output: Node, targets: list[Node]) -> Gradients:
     """``grad`` with the adjoint map kept: which node is the gradient of which (nearest the
     output first, where one node is the adjoint of several), and along which edge each
-    contribution flows back."""
+    contribution flows back, and which contributions each target's gradient adds up."""
     adjoints, edges = backward(output, targets)
     grads = [adjoints.get(id(t), F.const(0.0, t.shape)) for t in targets]
     order = toposort([output])
@@ -98,7 +99,9 @@ def gradients(output: Node, targets: list[Node]) -> Gradients:
         if contribution is not adjoints.get(user):  # (passed on unchanged, as by add: the
             # rule that made it is further up)
             flows.setdefault(id(contribution), (by_id[user], by_id[user].args[position]))
-    return Gradients(grads, adjoint_of, flows)
+    terms = {id(t): tuple(c for (user, position), c in edges.items()  # (in the order added)
+                          if by_id[user].args[position] is t) for t in targets}
+    return Gradients(grads, adjoint_of, flows, terms)
 
 
 def backward(output: Node, targets: list[Node]) -> tuple[dict[int, Node], dict[tuple, Node]]:

@@ -84,7 +84,7 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
               function: str = "loss_and_grads", fuse: bool = True, unused=(), adjoints=None,
               lookups=frozenset(), staged: bool = False) -> Plan:
     """The plan of ``function(*inputs) -> (loss, *grads)``; see ``emit.emit_kernel``."""
-    row_terms = {w.name: scatter_terms(g) for w, g in zip(wrt, grads) if w.name in rows}
+    row_terms = {w.name: scatter_terms(adjoints.terms[id(w)]) for w in wrt if w.name in rows}
     outputs: list[Node] = []
     for w, g in zip(wrt, grads):
         if w.name in row_terms:

@@ -12,28 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sympy
-
 from ..ir import Node, Op
-from ..sympy_bridge import arg_symbols
 from .scope import Scope, count, dim, fill_lines, flat_index, shape_text, shown, var
 
-_A0, _A1 = arg_symbols(2)
-_ADD = sympy.Lambda((_A0, _A1), _A0 + _A1)  # the front end's add, as rules accumulate adjoints
 
-
-def scatter_terms(adjoint: Node) -> list[Node] | None:
-    """The scatter_add nodes whose sum is ``adjoint``, or None if it is anything else."""
-    terms, stack = [], [adjoint]
-    while stack:
-        node = stack.pop()
-        if node.op is Op.SCATTER_ADD and node.args[1].ndim >= 1:
-            terms.append(node)
-        elif node.op is Op.MAP and node.attr("fn") == _ADD:
-            stack.extend(reversed(node.args))
-        else:
-            return None
-    return terms
+def scatter_terms(contributions) -> list[Node] | None:
+    """The scatter_adds whose sum is a table's gradient, from the contributions autodiff
+    added into it (``Gradients.terms``), or None if any of them is something else."""
+    if contributions and all(c.op is Op.SCATTER_ADD and c.args[1].ndim >= 1
+                             for c in contributions):
+        return list(contributions)
+    return None
 
 
 @dataclass(frozen=True)

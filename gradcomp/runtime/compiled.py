@@ -122,9 +122,8 @@ class CompiledGradient:
         self.wrt = resolve_wrt(loss, wrt)
         adjoints = gradients(loss, self.wrt)
         self.grads = adjoints.grads
-        self.rows = {
-            w.name for w, g in zip(self.wrt, self.grads) if rows and scatter_terms(g)
-        }
+        self._row_terms = {w.name: scatter_terms(adjoints.terms[id(w)]) for w in self.wrt}
+        self.rows = {name for name, terms in self._row_terms.items() if rows and terms}
         unused = unused_inputs(loss, self.wrt)
         self.signature = Signature(unused + [loss] + self.grads)
         self.coalesced = rows is True  # row gradients: one per distinct row, or per lookup
@@ -235,8 +234,7 @@ class CompiledGradient:
                 looked_up = np.unique(self._lookups(node, bound))
                 dense[name] = RowGradient(looked_up, dense[name][looked_up], rows)
             else:  # each lookup's own adjoint, by the interpreter
-                terms = scatter_terms(self.grads[self.wrt.index(node)])
-                values = evaluate([t.args[0] for t in terms], bound)
+                values = evaluate([t.args[0] for t in self._row_terms[name]], bound)
                 width = node.shape[1:]
                 dense[name] = RowGradient(self._lookups(node, bound), np.concatenate(
                     [np.reshape(v, (-1,) + concrete_shape(width, bound.dims)) for v in values]),
@@ -288,8 +286,7 @@ class CompiledGradient:
 
     def _lookups(self, table: Node, bound: Bound) -> np.ndarray:
         """Every lookup of ``table`` in the call, in lookup order (repeats kept)."""
-        terms = scatter_terms(self.grads[self.wrt.index(table)])
-        indices = [_int_value(t.args[1], bound) for t in terms]
+        indices = [_int_value(t.args[1], bound) for t in self._row_terms[table.name]]
         return np.concatenate([np.ravel(i) for i in indices]).astype(np.int64)
 
 
