@@ -20,10 +20,10 @@ from ..ir import FLOAT, Node, describe
 from ..version import __version__
 from .entry import entry_lines, wrapped
 from .naming import HELPERS, HELPERS_VERSION
-from .plan import Plan, Result, make_plan
+from .plan import Plan, Result, Stages, make_plan
 from .rows import scatter_lines, setup_lines
 from .scope import Scope, var
-from .stages import Stages, tiled_lines
+from .stages import tiled_lines
 from .steps import results_lines, steps_lines
 
 

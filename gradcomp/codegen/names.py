@@ -11,29 +11,12 @@ The walk belongs to ``make_plan``: what it gives is frozen into the plan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
-
 from ..ir import Node, Op
 from .naming import Namer
 from .regions import Region
-from .rows import RowBlock
 
 # Ops whose step can write straight into the caller's gradient buffer (others copy into it).
 IN_PLACE = frozenset({Op.MAP, Op.BROADCAST, Op.SUM, Op.MAX, Op.MATMUL, Op.SCATTER_ADD})
-
-
-@dataclass(frozen=True)
-class TileNames:
-    """The variables of the tile loop: its rows ``start:stop``, the tile's row count, each row
-    input's slice; staged, the ``first`` and ``last`` rows of the range a call runs."""
-    start: str
-    stop: str
-    rows: str
-    sliced: Mapping[int, str]
-    first: str = ""
-    last: str = ""
 
 
 def fused_parts(schedule, node: Node) -> list[Node]:
@@ -139,21 +122,22 @@ class NameWalk:
             if id(node) in self.schedule.users:
                 self._mention(node)
 
-    def row_block(self, table: Node, terms: list[Node], lookups) -> RowBlock:
+    def row_block(self, table: Node, terms: list[Node], per_lookup: bool):
+        """A table's row gradient: its (slot, index, rows) variables (no slot per lookup)."""
         base = f"d_{table.name}"
-        slot = None if table.name in lookups else self.fresh(base + "_slot")
-        block = RowBlock(table, slot, self.fresh(base + "_index"), self.fresh(base + "_rows"),
-                         tuple(terms))
+        names = (None if per_lookup else self.fresh(base + "_slot"),
+                 self.fresh(base + "_index"), self.fresh(base + "_rows"))
         for t in terms:
             self._mention(t.args[0])
             self._mention(t.args[1])
-        return block
+        return names
 
-    def tile(self, tiling, first: str, last: str) -> TileNames:
+    def tile(self, tiling):
+        """The tile loop's (start, stop, row count) variables and each row input's slice."""
         start, stop = self.fresh("start"), self.fresh("stop")
         rows = self.fresh(tiling.dim + "_tile")
-        sliced = {id(n): self.fresh(self.names[id(n)] + "_tile") for n in tiling.row_inputs}
-        return TileNames(start, stop, rows, MappingProxyType(sliced), first, last)
+        return start, stop, rows, {id(n): self.fresh(self.names[id(n)] + "_tile")
+                                   for n in tiling.row_inputs}
 
     def scalar_result(self, node: Node, wanted: str) -> str:
         """A variable holding the 0-d ``node`` (a gradient that is a constant, an input or a

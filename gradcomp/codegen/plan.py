@@ -5,7 +5,7 @@ from ``autodiff`` (which node is the gradient of which), and decides: the step o
 is fused into a user's loop or folded into a product (``schedule.py``); the row tiling
 (``tiling.py``); the runs of elementwise steps written as one loop (``regions.py``); which
 gradients are written into the caller's buffers and which are copied there; the row blocks of
-row gradients (``rows.py``); the name of every variable (``names.py``); and the results the
+row gradients; the name of every variable (``names.py``); and the results the
 kernel returns, each a typed ``Result`` the runtime decodes by kind. The plan is frozen; the
 printer (``emit.py`` and the modules it calls) only reads it.
 """
@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ..ir import Node, Op, is_product, node_ids
-from .names import NameWalk, TileNames
+from .names import NameWalk
 from .naming import display_names
 from .regions import plan_regions
-from .rows import RowBlock, scatter_terms
 from .schedule import Schedule, make_schedule
-from .stages import Stages
 from .tiling import POST, PRE, ROW, SUM, Tiling, plan_tiling
 
 
@@ -35,6 +33,40 @@ class Result:
     kind: str
     input: str  # the wrt input's name ("" for the value)
     positions: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TileNames:
+    """The variables of the tile loop: its rows ``start:stop``, the tile's row count, each row
+    input's slice; staged, the ``first`` and ``last`` rows of the range a call runs."""
+    start: str
+    stop: str
+    rows: str
+    sliced: Mapping[int, str]
+    first: str = ""
+    last: str = ""
+
+
+@dataclass(frozen=True)
+class RowBlock:
+    """A table's gradient as rows: the variables of its rows and the scatters they sum."""
+    table: Node
+    slot: str | None  # each lookup's slot among the distinct rows (None: a row per lookup)
+    index: str  # the distinct rows (or each lookup's row)
+    rows: str  # their gradients
+    terms: tuple[Node, ...]  # the scatters whose sum the gradient is
+
+
+@dataclass(frozen=True)
+class Stages:
+    """A staged kernel's three functions (``stages.py``) and what they pass on."""
+    prepare: str  # function names in the module
+    rows: str
+    finish: str
+    carried: tuple[str, ...]  # what prepare returns, passed on to rows and finish
+    private: tuple[str, ...]  # sums each half of a split call needs its own copy of (added)
+    arguments: tuple[str, ...]  # the kernel's parameters (inputs, then buffers)
+    scalars: tuple[str, ...]  # the scalar sums rows returns, passed on to finish
 
 
 @dataclass(frozen=True)
@@ -141,7 +173,7 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
         steps = plan_regions(steps, schedule)
         walk.steps(steps, buffers, outside)
         walk.copies(copies)
-        row_blocks = [walk.row_block(w, terms, lookups) for w, terms in row_tables]
+        row_blocks = [_row_block(walk, w, terms, lookups) for w, terms in row_tables]
     else:
         kind = tiling.kind
         walk.steps([n for n in steps if kind[id(n)] == PRE], buffers, outside)
@@ -149,9 +181,10 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
         scalars = [walk.name(n) for n in sums if n.ndim == 0]
         for node in sums:
             walk.name(node)
-        row_blocks = [walk.row_block(w, terms, lookups) for w, terms in row_tables]
+        row_blocks = [_row_block(walk, w, terms, lookups) for w, terms in row_tables]
         first, last = (walk.fresh("first"), walk.fresh("last")) if staged else ("", "")
-        tile = walk.tile(tiling, first, last)
+        start, stop, tile_rows, sliced = walk.tile(tiling)
+        tile = TileNames(start, stop, tile_rows, MappingProxyType(sliced), first, last)
         walk.steps([n for n in steps if kind[id(n)] in (ROW, SUM)], buffers, outside,
                    tile.sliced)
         walk.steps([n for n in steps if kind[id(n)] == POST], buffers, outside)
@@ -171,6 +204,20 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
         tuple(w for w, _ in buffer_list), tuple(copies), overlap, tuple(row_blocks),
         frozenset(lookups), frozen(walk.region_scalars), tile, tuple(walk.scalar_copies), loss,
         returns, results, stages, tiled or None)
+
+
+def scatter_terms(contributions) -> list[Node] | None:
+    """The scatter_adds whose sum is a table's gradient, from the contributions autodiff
+    added into it (``Gradients.terms``), or None if any of them is something else."""
+    if contributions and all(c.op is Op.SCATTER_ADD and c.args[1].ndim >= 1
+                             for c in contributions):
+        return list(contributions)
+    return None
+
+
+def _row_block(walk: NameWalk, table: Node, terms: list[Node], lookups) -> RowBlock:
+    per_lookup = table.name in lookups
+    return RowBlock(table, *walk.row_block(table, terms, per_lookup), tuple(terms))
 
 
 def _bind_dims(walk: NameWalk, holders) -> tuple[dict, tuple]:

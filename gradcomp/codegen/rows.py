@@ -1,8 +1,8 @@
 """Row gradients in the kernel: a table used only through ``take`` gets its gradient as
 rows, one per distinct row looked up (summed) or one per lookup (``rows="lookups"``).
 
-``scatter_terms`` finds the scatters whose sum is such a gradient; a ``RowBlock`` (in the
-plan) holds the variables of one table's rows; the printer's functions here write the lines
+The plan's ``RowBlock`` holds the variables of one table's rows (``plan.scatter_terms`` finds
+the scatters whose sum is such a gradient); the printer's functions here write the lines
 that make the rows (``setup_lines``), put each lookup's adjoint in (``scatter_lines``) and, in
 the tiles, let the product that gives the lookups' adjoint write straight into them
 (``row_targets``).
@@ -10,31 +10,11 @@ the tiles, let the product that gives the lookups' adjoint write straight into t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ..ir import Node, Op
+from ..ir import Op
 from .scope import Scope, count, dim, fill_lines, flat_index, shape_text, shown, var
 
 
-def scatter_terms(contributions) -> list[Node] | None:
-    """The scatter_adds whose sum is a table's gradient, from the contributions autodiff
-    added into it (``Gradients.terms``), or None if any of them is something else."""
-    if contributions and all(c.op is Op.SCATTER_ADD and c.args[1].ndim >= 1
-                             for c in contributions):
-        return list(contributions)
-    return None
-
-
-@dataclass(frozen=True)
-class RowBlock:
-    table: Node
-    slot: str | None  # each lookup's slot among the distinct rows (None: a row per lookup)
-    index: str  # the distinct rows (or each lookup's row)
-    rows: str  # their gradients
-    terms: tuple[Node, ...]  # the scatters whose sum the gradient is
-
-
-def setup_lines(plan, scope: Scope, block: RowBlock) -> list[str]:
+def setup_lines(plan, scope: Scope, block) -> list[str]:
     """Lines that find a table's looked-up rows and make their gradient rows: one per
     distinct row, zeroed (summed into by ``scatter_lines``), or one per lookup."""
     terms, width = block.terms, count(scope, block.table.shape[1:])
@@ -60,7 +40,7 @@ def setup_lines(plan, scope: Scope, block: RowBlock) -> list[str]:
     ]
 
 
-def _term_spans(scope: Scope, block: RowBlock):
+def _term_spans(scope: Scope, block):
     """Each term of ``block`` with its lookup count and its span ``(first, last)`` in the
     lookup order (in the tiles: the current tile's lookups)."""
     start = "0"
@@ -99,7 +79,7 @@ def row_targets(plan, scope: Scope) -> dict[int, str]:
     return targets
 
 
-def scatter_lines(plan, scope: Scope, block: RowBlock) -> list[str]:
+def scatter_lines(plan, scope: Scope, block) -> list[str]:
     """Lines that put each lookup's adjoint into its row (the current tile's lookups):
     added into its distinct row, or copied to its own (unless computed there)."""
     lines = []

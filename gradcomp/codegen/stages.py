@@ -17,24 +17,13 @@ stays as it was and the staged module is compiled only when a large batch comes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ..ir import Node, Op
 from .rows import row_targets, scatter_lines, setup_lines
 from .scope import Scope, alloc_lines, shape_text, tuple_text
 from .steps import results_lines, steps_lines
 from .tiling import POST, PRE, ROW, SUM, TILE_ROWS
-
-
-@dataclass(frozen=True)
-class Stages:
-    prepare: str  # function names in the module
-    rows: str
-    finish: str
-    carried: tuple[str, ...]  # what prepare returns, passed on to rows and finish
-    private: tuple[str, ...]  # sums each half of a split call needs its own copy of (added)
-    arguments: tuple[str, ...]  # the kernel's parameters (inputs, then buffers)
-    scalars: tuple[str, ...]  # the scalar sums rows returns, passed on to finish
 
 
 def tiled_lines(plan, scope: Scope, prologue: list[str], dim_lines: list[str]):

@@ -13,18 +13,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..autodiff.reverse import check_loss, gradients, resolve_wrt, unused_inputs
+from ..cache import write_source
 from ..codegen import emit_kernel
-from ..codegen.rows import scatter_terms
-from ..from_sympy import from_sympy
+from ..codegen.plan import scatter_terms
 from ..errors import InputError, NotDifferentiableError
+from ..from_sympy import from_sympy
 from ..ir import Node, Op
 from ..ops import concrete_shape
-from ..cache import write_source
 from .background import NotReady
 from .finite_diff import finite_difference_errors, to_float64
-from .rows import coalesce_rows
 from .interp import Interpreted, as_result, evaluate
 from .kernel import Kernel, picker
+from .rows import coalesce_rows
 from .signature import Bound, Signature
 
 

@@ -16,8 +16,18 @@ import numpy as np
 
 from ..errors import IndexRangeError, InputError, ShapeError
 from ..indexing import IndexCheck, index_checks
-from ..ir import (FLOAT, INT, Node, Op, check_unique_names, dim_value, dims_product, format_shape,
-                  is_product, toposort)
+from ..ir import (
+    FLOAT,
+    INT,
+    Node,
+    Op,
+    check_unique_names,
+    dim_value,
+    dims_product,
+    format_shape,
+    is_product,
+    toposort,
+)
 
 
 @dataclass(frozen=True)
