@@ -164,8 +164,9 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
     holders = [(walk.names[id(n)], n.shape) for n in params] + list(buffer_params)
     dims, bindings = _bind_dims(walk, holders)
     overlap = (walk.fresh("starts"), walk.fresh("sizes")) if buffer_params else None
+    skipped = schedule.fused | schedule.folded | schedule.aliases  # read inside their users
     steps = [n for n in schedule.order if n.op not in (Op.INPUT, Op.CONST, Op.SIZE)
-             and id(n) not in schedule.fused | schedule.folded | schedule.aliases]
+             and id(n) not in skipped]
     outside = _outside(schedule, buffers)
     tile = stages = None
     row_blocks: list[RowBlock] = []
