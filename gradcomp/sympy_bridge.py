@@ -16,6 +16,7 @@ import sympy
 
 from .cache import cache_dir, source_key, warn_damaged, write_atomic
 from .errors import UnsupportedError
+from .known_partials import KNOWN_PARTIALS
 from .version import __version__
 
 _ARGS = sympy.symbols("a0:16", real=True)
@@ -43,12 +44,16 @@ def partial(fn: sympy.Lambda, index: int) -> sympy.Expr:
     computing the transcendental again: the local gradient of the lecture, read off the
     stored forward result.
 
-    ``sympy.simplify`` is slow (about 0.25 s for the window classifier's nine partials, most
-    of it importing ``sympy.physics`` on first use), so results are kept in the kernel cache
-    dir as ``srepr`` text, keyed by gradcomp and SymPy versions, the function and the index:
-    a second process reads them back instead. The files are as trusted as the generated
-    kernels beside them.
+    ``sympy.simplify`` is slow (about 0.35 s for the window classifier's nine partials, most
+    of it importing ``sympy.physics`` on first use), so the partials of the functions the
+    front end's ops and models build ship with gradcomp (``known_partials.py``, re-derived
+    and compared by the tests), and others are kept in the kernel cache dir as ``srepr``
+    text, keyed by gradcomp and SymPy versions, the function and the index: a second process
+    reads them back instead. The files are as trusted as the generated kernels beside them.
     """
+    shipped = KNOWN_PARTIALS.get(f"{sympy.srepr(fn)} {index}")
+    if shipped is not None:  # one of the front end's own functions: derived when it shipped
+        return sympy.sympify(shipped)
     key = f"partial-v2 {__version__} {sympy.__version__} {sympy.srepr(fn)} {index}"
     path = cache_dir() / f"d_{source_key(key)}.txt"
     cached = _read_partial(path, key)

@@ -45,15 +45,18 @@ def elementwise(fn: Callable | sympy.Lambda, *operands: Operand, label: str = "m
     nodes = [x for x in operands if isinstance(x, Node)]
     pattern = tuple(None if isinstance(x, Node) else x for x in operands)
     if getattr(fn, "__module__", None) == __name__ or isinstance(fn, (type, sympy.Lambda)):
-        body = _body(fn, pattern)  # gradcomp's own and SymPy's functions never change: cache
-    else:
-        body = _body.__wrapped__(fn, pattern)  # a user's callable may close over changing state
+        # gradcomp's own and SymPy's functions never change: cache (keyed by the numbers'
+        # types too: 2 == 2.0, but a ** 2 and a ** 2.0 are different functions)
+        body = _body(fn, pattern, tuple(type(p) for p in pattern))
+    else:  # a user's callable may close over changing state
+        body = _body.__wrapped__(fn, pattern, ())
     return _map_node(body, nodes, label)
 
 
 @functools.lru_cache(maxsize=8192)
-def _body(fn: Callable | sympy.Lambda, pattern: tuple) -> sympy.Expr:
-    """fn applied to a0, a1, ... for the node operands and to the numbers in ``pattern``."""
+def _body(fn: Callable | sympy.Lambda, pattern: tuple, types: tuple) -> sympy.Expr:
+    """fn applied to a0, a1, ... for the node operands and to the numbers in ``pattern``
+    (``types``: only part of the cache key)."""
     symbols = iter(arg_symbols(builtins.sum(1 for p in pattern if p is None)))
     call_args = [next(symbols) if p is None else sympy.sympify(p) for p in pattern]
     return sympy.sympify(fn(*call_args))
