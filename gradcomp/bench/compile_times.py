@@ -3,18 +3,20 @@
 For each loss: a process with an empty kernel cache times ``import gradcomp``, building the
 graph, its gradient and the source (``gc.compile``), and the first call, both ways: compiling in
 the call (``block=True``: the time until the kernel answers) and in the background (the time to
-the first result, which the interpreter gives, and until the kernel is ready). A second process
-on the now warm cache times its first call. Peak resident memory is the child's own
-(``ru_maxrss``). JAX ``jit(value_and_grad)`` of the same loss is timed in a fresh process where
-JAX is installed. Losses: the window classifier, tanh MLPs of width 32 and 1 or 8 layers, and
-chains of 60, 200 and 2,000 elementwise ops (sin, tanh, *, + alternating; JAX not on the
-last, which took it more than 5 minutes).
+the first result, which the interpreter gives, and until the kernel is ready). Two more
+processes on the now warm cache time their first call, blocking and in the background. Peak
+resident memory is the child's own (``ru_maxrss``). JAX ``jit(value_and_grad)`` of the same
+loss, and ``torch.compile`` of it followed by its first ``autograd.grad`` (Inductor's cache
+empty), are timed in fresh processes where installed. Losses: the window classifier, tanh
+MLPs of width 32 and 1 or 8 layers, and chains of 60, 200 and 2,000 elementwise ops (sin,
+tanh, *, + alternating; the peers not on the last, which took JAX more than 5 minutes).
 
 Run: ``gradcomp bench --compile`` or ``python benchmarks/compile.py [--repeats 3]``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import statistics
 import subprocess
 import sys
@@ -99,6 +101,38 @@ JAX_CHILD = BUILD + textwrap.dedent("""
     print(time.perf_counter() - start)
 """)
 
+TORCH_CHILD = BUILD + textwrap.dedent("""
+    import os, sys, tempfile, time
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp()  # cold, as gradcomp's
+    import torch
+    name = sys.argv[1]
+    rng = np.random.default_rng(0)
+    def tensor(a):
+        return torch.tensor(a, dtype=torch.float32, requires_grad=True)
+    if name.startswith("mlp"):
+        layers = int(name[3:])
+        def loss(ws, x):
+            h = x
+            for w in ws:
+                h = torch.tanh(h @ w)
+            return (h * h).mean()
+        params = [tensor(rng.standard_normal((32, 32)) / 6) for _ in range(layers)]
+        data = torch.tensor(rng.standard_normal((16, 32)), dtype=torch.float32)
+    else:
+        steps = int(name[5:])
+        def loss(ws, _):
+            x = v = ws[0]
+            for k in range(steps):
+                v = [torch.sin(v), torch.tanh(v), v * x, v + x][k % 4]
+            return v.sum()
+        params, data = [tensor(rng.standard_normal(64) * 0.1)], None
+    start = time.perf_counter()
+    step = torch.compile(loss)
+    value = step(params, data)
+    torch.autograd.grad(value, params)  # (the backward graph is compiled at its first call)
+    print(time.perf_counter() - start)
+""")
+
 
 def child(script: str, args: list[str], cache: str) -> list[float]:
     env = {**__import__("os").environ, "GRADCOMP_CACHE_DIR": cache}
@@ -107,8 +141,10 @@ def child(script: str, args: list[str], cache: str) -> list[float]:
     return [float(v) for v in out.split()]
 
 
-def measure(name: str, repeats: int, jax: bool) -> dict:
-    cold, background, warm, peaks, jax_first = [], [], [], [], []
+def measure(name: str, repeats: int, jax: bool, torch: bool = False) -> dict:
+    cold, background, warm, warm_background, peaks = [], [], [], [], []
+    jax_first, torch_first = [], []
+    peers = name != "window" and not (name.startswith("chain") and int(name[5:]) > JAX_MAX_CHAIN)
     for _ in range(repeats):
         cache = tempfile.mkdtemp(prefix="gradcomp-compile-")
         imported, built, first, _, peak = child(CHILD, [name, "block"], cache)
@@ -116,39 +152,44 @@ def measure(name: str, repeats: int, jax: bool) -> dict:
         peaks.append(peak)
         again = child(CHILD, [name, "block"], cache)  # a second process, the cache warm
         warm.append(again[1] + again[2])  # beyond import: build and first call
+        again = child(CHILD, [name, "background"], cache)  # the default: no wait at all
+        warm_background.append(again[1] + again[2])
         fresh = tempfile.mkdtemp(prefix="gradcomp-compile-")
         _, built_b, first_b, ready_b, _ = child(CHILD, [name, "background"], fresh)
         background.append((built_b + first_b, ready_b))
-        if jax and name != "window" and not (name.startswith("chain")
-                                             and int(name[5:]) > JAX_MAX_CHAIN):
+        if jax and peers:
             jax_first.append(child(JAX_CHILD, [name], cache)[0])
+        if torch and peers:
+            torch_first.append(child(TORCH_CHILD, [name], cache)[0])
     med = statistics.median
     return {"loss": name, "import_s": med(c[0] for c in cold), "build_s": med(c[1] for c in cold),
             "first_call_cold_s": med(c[2] for c in cold),
             "first_result_background_s": med(b[0] for b in background),
             "ready_background_s": med(b[1] for b in background),
-            "first_call_warm_s": med(warm), "peak_rss_mib": med(peaks) / 2**20,
-            "jax_first_call_s": med(jax_first) if jax_first else None}
+            "first_call_warm_s": med(warm),
+            "first_result_warm_background_s": med(warm_background),
+            "peak_rss_mib": med(peaks) / 2**20,
+            "jax_first_call_s": med(jax_first) if jax_first else None,
+            "torch_compile_first_call_s": med(torch_first) if torch_first else None}
 
 
 def main(repeats: int = 3, losses: list[str] = LOSSES, out_dir: str = "bench-results") -> int:
-    try:
-        import jax  # noqa: F401
-        has_jax = True
-    except ImportError:
-        has_jax = False
-    rows = [measure(name, repeats, has_jax) for name in losses]
+    has_jax, has_torch = (importlib.util.find_spec(m) is not None for m in ("jax", "torch"))
+    rows = [measure(name, repeats, has_jax, has_torch) for name in losses]
     lines = [f"Seconds, median of {repeats} fresh processes each (2-core machine; Numba's "
              "cache of gradcomp's helpers warm, the kernel cache empty unless warm).", "",
              "| loss | import | build (graph, gradient, source) | first call, compiling in it | "
              "first result, compiling in the background | kernel ready (background) | "
-             "build + first call, warm cache | peak RSS | JAX jit first call |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "build + first call, warm cache | the same, in the background | peak RSS | "
+             "JAX jit first call | torch.compile first call |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        jax_cell = f"{r['jax_first_call_s']:.2f}" if r["jax_first_call_s"] else "-"
+        jax_cell, torch_cell = (f"{r[k]:.2f}" if r[k] else "-" for k in (
+            "jax_first_call_s", "torch_compile_first_call_s"))
         lines.append(f"| {r['loss']} | {r['import_s']:.2f} | {r['build_s']:.2f} | "
                      f"{r['first_call_cold_s']:.2f} | {r['first_result_background_s']:.3f} | "
                      f"{r['ready_background_s']:.2f} | {r['first_call_warm_s']:.2f} | "
-                     f"{r['peak_rss_mib']:.0f} MiB | {jax_cell} |")
+                     f"{r['first_result_warm_background_s']:.2f} | "
+                     f"{r['peak_rss_mib']:.0f} MiB | {jax_cell} | {torch_cell} |")
     write_results(out_dir, "compile", "\n".join(lines) + "\n", rows)
     return 0
