@@ -51,10 +51,11 @@ def partial(fn: sympy.Lambda, index: int) -> sympy.Expr:
     text, keyed by gradcomp and SymPy versions, the function and the index: a second process
     reads them back instead. The files are as trusted as the generated kernels beside them.
     """
-    shipped = KNOWN_PARTIALS.get(f"{sympy.srepr(fn)} {index}")
+    function = f"{sympy.srepr(fn)} {index}"
+    shipped = KNOWN_PARTIALS.get(function)
     if shipped is not None:  # one of the front end's own functions: derived when it shipped
         return sympy.sympify(shipped)
-    key = f"partial-v2 {__version__} {sympy.__version__} {sympy.srepr(fn)} {index}"
+    key = f"partial-v2 {__version__} {sympy.__version__} {function}"
     path = cache_dir() / f"d_{source_key(key)}.txt"
     cached = _read_partial(path, key)
     if cached is not None:

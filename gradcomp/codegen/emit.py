@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..ir import FLOAT, Node, describe
 from ..version import __version__
-from .entry import entry_lines, wrapped
+from .entry import binding_lines, entry_lines, wrapped
 from .naming import HELPERS, HELPERS_VERSION
 from .plan import Plan, Result, Stages, make_plan
 from .rows import scatter_lines, setup_lines
@@ -71,15 +71,15 @@ def emit_kernel(
 def print_module(plan: Plan) -> str:
     """The module's source: its docstring, imports and the kernel (or its three stages)."""
     scope = Scope(plan.names, plan.dims)
-    dims = [f"{v} = {array}.shape[{axis}]" for v, array, axis in plan.dim_bindings]
+    dims = binding_lines(plan)
     probe = next((n for n in plan.params if n.dtype == FLOAT and n.ndim), None)
     dt = (f"dt = {plan.names[id(probe)]}.dtype  # float32 or float64, as called"
           if probe is not None else "dt = np.float64")
     prologue = entry_lines(plan, scope) + [dt]
     returns = [var(plan, scope, r) if isinstance(r, Node) else r for r in plan.returns]
-    head = _head(plan, returns)
-    jit = '@numba.njit(cache=True, nogil=True, error_model="numpy")'
     names = [name for name, _ in plan.holders()]
+    head = _head(plan, names, returns)
+    jit = '@numba.njit(cache=True, nogil=True, error_model="numpy")'
     if plan.tiling is None:
         rows = [line for block in plan.row_blocks for line in
                 setup_lines(plan, scope, block) + scatter_lines(plan, scope, block)]
@@ -113,11 +113,10 @@ def print_module(plan: Plan) -> str:
                      + _indented(body) + _indented([_return(returns)]) + [""])
 
 
-def _head(plan: Plan, returns: list[str]) -> list[str]:
+def _head(plan: Plan, names: list[str], returns: list[str]) -> list[str]:
     graph_hash = hashlib.sha256("\n".join(
         describe(n, plan.ids) for n in plan.schedule.order).encode()).hexdigest()[:16]
     function = plan.function
-    names = [name for name, _ in plan.holders()]
     buffers = [name for name, _ in plan.buffer_params]
     filled = (f"The caller's arrays {', '.join(buffers)} receive those gradients in place."
               if buffers else "")

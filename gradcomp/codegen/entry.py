@@ -12,10 +12,15 @@ from ..indexing import index_checks
 from .scope import Scope, dim, flat_index, helper_int
 
 
+def binding_lines(plan) -> list[str]:
+    """``B = windows.shape[0]``: each named dim read from the array that first holds it."""
+    return [f"{v} = {array}.shape[{axis}]" for v, array, axis in plan.dim_bindings]
+
+
 def entry_lines(plan, scope: Scope) -> list[str]:
     """The kernel's entry lines: the named dims read from the arrays, then the check."""
     holders = plan.holders()
-    lines = [f"{v} = {array}.shape[{axis}]" for v, array, axis in plan.dim_bindings]
+    lines = binding_lines(plan)
     if lines:
         lines.insert(0, "# named dims, read from the arrays (one kernel serves every size)")
     bound_by = {(array, axis) for _, array, axis in plan.dim_bindings}

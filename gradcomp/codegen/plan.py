@@ -90,26 +90,17 @@ class Plan:
     copies: tuple[tuple[str, Node], ...]  # buffers filled by copying a value computed elsewhere
     overlap: tuple[str, str] | None  # the starts and sizes variables of the overlap check
     row_blocks: tuple[RowBlock, ...]
-    lookups: frozenset[str]  # tables whose gradient is one row per lookup (unsummed)
     region_scalars: Mapping[int, str]  # a region's stored steps: the scalar in its loop
     tile: TileNames | None
     scalar_copies: tuple[tuple[str, Node], ...]  # scalar results given a variable of their own
-    loss: Node
     returns: tuple  # what the kernel returns: Node (its var) or str (a variable)
     results: tuple[Result, ...]
     stages: Stages | None
     tiled: tuple[int, int] | None  # (parameter, axis) holding the tiled dim
 
-    def computes(self, node: Node) -> bool:
-        """Whether the kernel has a step of its own for ``node`` (not an input or constant)."""
-        return node.op not in (Op.INPUT, Op.CONST, Op.SIZE) and id(node) in self.ids
-
     def holders(self) -> list[tuple[str, tuple]]:
         """(variable, shape) of every array parameter: the inputs, then the buffers."""
         return [(self.names[id(n)], n.shape) for n in self.params] + list(self.buffer_params)
-
-    def block(self, table: str) -> RowBlock:
-        return next(b for b in self.row_blocks if b.table.name == table)
 
 
 def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
@@ -130,7 +121,7 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
     ids = node_ids(schedule.order)
     params = tuple(n for n in schedule.order if n.op is Op.INPUT)
 
-    def computes(node):
+    def computes(node):  # whether the kernel has a step of its own for ``node``
         return node.op not in (Op.INPUT, Op.CONST, Op.SIZE) and id(node) in ids
 
     if computes(loss):
@@ -203,8 +194,8 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
         tuple(steps), tiling, staged and tiling is not None, frozen(dict(walk.names)),
         frozen(walk.temps), frozen(dims), bindings, frozen(buffers), buffer_params,
         tuple(w for w, _ in buffer_list), tuple(copies), overlap, tuple(row_blocks),
-        frozenset(lookups), frozen(walk.region_scalars), tile, tuple(walk.scalar_copies), loss,
-        returns, results, stages, tiled or None)
+        frozen(walk.region_scalars), tile, tuple(walk.scalar_copies), returns, results, stages,
+        tiled or None)
 
 
 def scatter_terms(contributions) -> list[Node] | None:
@@ -273,9 +264,10 @@ def _results(loss, wrt, grads, row_terms, row_blocks, walk: NameWalk):
     returns: list = [loss]
     results = [Result("value", "", (0,))]
     buffers = 0
+    blocks = {b.table.name: b for b in row_blocks}
     for w, g in zip(wrt, grads):
         if w.name in row_terms:
-            block = next(b for b in row_blocks if b.table.name == w.name)
+            block = blocks[w.name]
             results.append(Result("rows", w.name, (len(returns), len(returns) + 1)))
             returns += [block.index, block.rows]
         elif g.ndim == 0:
