@@ -30,14 +30,19 @@ _TANH32_P = (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
 _TANH32_Q = (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
              4.89352518554385e-03)
 
-# float64: tanh(a) = -expm1(-2a) / (2 + expm1(-2a)), with expm1 by Cody-Waite reduction
-# (fdlibm's split of ln 2), a degree-14 Taylor polynomial and an exact power of two built
-# from selects; within 3 ulp of NumPy's tanh (checked in tests/test_helpers.py).
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-_INV_LN2 = 1.44269504088896338700e+00
-_INV_FACTORIALS = tuple(1.0 / math.factorial(n) for n in range(2, 15))
-_POW2_BITS = tuple(2.0 ** -(1 << b) for b in range(7))  # 2^-1, 2^-2, 2^-4, ..., 2^-64
+# float64, on a = |x| clamped to 22 (tanh(22) rounds to 1), both ranges computed and one
+# picked, so the loop has no branch and one division (Cephes' tanh and exp coefficients):
+# - a < 0.625: tanh(a) = a + a z P(z) / Q(z), z = a^2;
+# - else: e = exp(2a) = 2^k (Q + rP) / (Q - rP) with 2a = k ln 2 + r (Cody-Waite, ln 2 split
+#   in two) and 2^k built from its bits, and tanh(a) = (e - 1) / (e + 1), written over the
+#   common denominator. Within 2 ulp of NumPy's tanh (checked in tests/test_helpers.py).
+_TANH64_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
+_TANH64_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
+_EXP64_P = (1.26177193074810590878e-4, 3.02994407707441961300e-2, 9.99999999999999999910e-1)
+_EXP64_Q = (3.00198505138664455042e-6, 2.52448340349684104192e-3, 2.27265548208155028766e-1,
+            2.00000000000000000009e0)
+_LN2_HI, _LN2_LO = 6.93145751953125e-1, 1.42860682030941723212e-6
+_INV_LN2 = 1.4426950408889634073599
 
 
 def tanh(x):
@@ -60,25 +65,41 @@ def _tanh_float32_impl():
     return tanh_float32
 
 
+@intrinsic
+def _power_of_two(typingctx, k):
+    """2.0 ** k for an int64 k in [-1022, 1023], made from its bits (vectorises, unlike ldexp)."""
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        bits = builder.shl(builder.add(args[0], ir.Constant(i64, 1023)), ir.Constant(i64, 52))
+        return builder.bitcast(bits, ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
 def _tanh_float64_impl():
-    c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14 = _INV_FACTORIALS
-    b0, b1, b2, b3, b4, b5, b6 = _POW2_BITS
+    tp2, tp1, tp0 = _TANH64_P
+    tq2, tq1, tq0 = _TANH64_Q
+    ep2, ep1, ep0 = _EXP64_P
+    eq3, eq2, eq1, eq0 = _EXP64_Q
 
     def tanh_float64(x):
         a = abs(x)
-        a = a if a < 22.0 else 22.0  # tanh(22) rounds to 1
+        a = a if a < 22.0 else 22.0
         a = a if a == a else 0.0  # NaN: computed on 0, returned as NaN below
-        y = -2.0 * a
+        z = a * a  # near 0
+        p_small = (tp2 * z + tp1) * z + tp0
+        q_small = ((z + tq2) * z + tq1) * z + tq0
+        y = a + a  # away from 0: exp(y) = 2^k exp(r)
         k = math.floor(y * _INV_LN2 + 0.5)
         r = (y - k * _LN2_HI) - k * _LN2_LO
-        p = r * (1.0 + r * (c2 + r * (c3 + r * (c4 + r * (c5 + r * (c6 + r * (c7 + r * (
-            c8 + r * (c9 + r * (c10 + r * (c11 + r * (c12 + r * (c13 + r * c14)))))))))))))
-        m = int(-k)  # 0 .. 64
-        scale = ((b0 if m & 1 else 1.0) * (b1 if m & 2 else 1.0) * (b2 if m & 4 else 1.0)
-                 * (b3 if m & 8 else 1.0) * (b4 if m & 16 else 1.0)
-                 * (b5 if m & 32 else 1.0) * (b6 if m & 64 else 1.0))
-        expm1 = scale * p + (scale - 1.0)
-        t = math.copysign(-expm1 / (2.0 + expm1), x)
+        rr = r * r
+        rp = r * ((ep2 * rr + ep1) * rr + ep0)
+        q = ((eq3 * rr + eq2) * rr + eq1) * rr + eq0
+        e_up, e_down = _power_of_two(np.int64(k)) * (q + rp), q - rp  # e = e_up / e_down
+        small = a < 0.625
+        top = a * q_small + a * z * p_small if small else e_up - e_down
+        bottom = q_small if small else e_up + e_down
+        t = math.copysign(top / bottom, x)
         return t if x == x else x
 
     return tanh_float64
