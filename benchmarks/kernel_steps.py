@@ -5,13 +5,15 @@ before every step's comment line, and each step is charged the cycles up to the 
 The copy is compiled beside the real kernel and called with the benchmark's inputs; the table
 gives microseconds per call for each step, summed over the tiles, largest first, with the
 kernel's own median time (unstamped) to show what the stamps add. Each figure is the best of
-five rounds (per step for the steps).
+five rounds (per step for the steps). From 512 rows up, the kernel's own call runs the rows'
+two halves on both cores (``runtime/split.py``); the stamped copy is the one-function kernel.
 
 Run: python benchmarks/kernel_steps.py [--dtype float64] [--batch 4096] [--vocab 20000]
 [--rows lookups]
 """
 
 import argparse
+import inspect
 import re
 import time
 import types as pytypes
@@ -46,13 +48,17 @@ def _now():
     return cycles()
 
 
-def stamped(source: str) -> tuple[str, list[str]]:
-    """The kernel's source with a reading before each step; the steps' labels in order (the
-    first, 'entry', is the entry check and set-up before the first step)."""
+def stamped(source: str, function: str) -> tuple[str, list[str]]:
+    """The kernel's source with a reading before each step and a ``spent`` array as its last
+    parameter; the steps' labels in order (the first, 'entry', is the entry check and set-up
+    before the first step)."""
     lines, labels = [], ["entry"]
+    in_header = False
     for line in source.splitlines():
-        if line.startswith("def loss_and_grads("):
-            lines += [line.replace("):", ", spent):"), "    last = cycles()"]
+        in_header = in_header or line.startswith(f"def {function}(")
+        if in_header and line.endswith("):"):  # the header's last line (it may wrap)
+            lines += [line[:-2] + ", spent):", "    last = cycles()"]
+            in_header = False
             continue
         found = STEP.match(line)
         if found:
@@ -75,24 +81,26 @@ def cycles_per_second() -> float:
 def profile(dtype, batch: int, vocab: int, rows: str, seconds: float = 2.0,
             rounds: int = 5) -> dict:
     fn = gc.compile(window_classifier_loss(), rows=rows, block=True)
-    text, labels = stamped(fn.source)
+    function = fn.kernel.py_func.__name__
+    text, labels = stamped(fn.source, function)
     module = pytypes.ModuleType("stamped_kernel")
     module.cycles = cycles
     exec(compile(text, "stamped_kernel", "exec"), module.__dict__)  # noqa: S102 - our own source
+    kernel = getattr(module, function)
     inputs = make_inputs(vocab, batch, dtype)
-    kwargs = {k: inputs[k] for k in ("L", "W", "b", "U", "c", "windows", "labels")}
-    names = re.search(r"def loss_and_grads\((.*)\)", fn.source).group(1).split(", ")
+    # the kernel's parameters: the inputs, then a buffer d_<input> per array gradient
+    names = inspect.signature(fn.kernel.py_func).parameters
     args = [inputs[n] if n in inputs else np.zeros_like(inputs[n[2:]]) for n in names]
     spent = np.zeros(len(labels), np.int64)
-    module.loss_and_grads(*args, spent)  # compiles
+    kernel(*args, spent)  # compiles
     per_second = cycles_per_second()
     kernel_us, steps = float("inf"), {}
     for _ in range(rounds):  # a slow spell of a shared machine spoils a round, not the table
-        kernel_us = min(kernel_us, median_seconds(lambda: fn(**kwargs), seconds / rounds) * 1e6)
+        kernel_us = min(kernel_us, median_seconds(lambda: fn(**inputs), seconds / rounds) * 1e6)
         calls, start = 0, time.perf_counter()
         spent[:] = 0
         while time.perf_counter() - start < seconds / rounds or calls < 5:
-            module.loss_and_grads(*args, spent)
+            kernel(*args, spent)
             calls += 1
         this_round: dict[str, float] = {}
         for label, count in zip(labels, spent):
