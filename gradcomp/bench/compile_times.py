@@ -11,7 +11,10 @@ empty), are timed in fresh processes where installed. Losses: the window classif
 MLPs of width 32 and 1 or 8 layers, and chains of 60, 200 and 2,000 elementwise ops (sin,
 tanh, *, + alternating; the peers not on the last, which took JAX more than 5 minutes).
 
-Run: ``gradcomp bench --compile`` or ``python benchmarks/compile.py [--repeats 3]``.
+``scaling`` times chains of growing length once each (``compile_scaling.md``).
+
+Run: ``gradcomp bench --compile`` or ``python benchmarks/compile.py [--repeats 3]``;
+``python benchmarks/compile.py --scaling 250 500 1000`` for the chains alone.
 """
 
 from __future__ import annotations
@@ -70,6 +73,22 @@ CHILD = BUILD + textwrap.dedent("""
     ready = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(imported - start, built - imported, first - built, ready - built, peak)
+""")
+
+SCALING_CHILD = BUILD + textwrap.dedent("""
+    import resource, sys, time
+    import gradcomp as gc
+    from gradcomp.ir import toposort
+    start = time.perf_counter()
+    loss, inputs = build(gc, sys.argv[1])
+    fn = gc.compile(loss, block=True)
+    built = time.perf_counter()
+    fn(**inputs)
+    first = time.perf_counter()
+    nodes = len(toposort([fn.loss] + list(fn.grads)))
+    pieces = len(getattr(fn.kernel, "pieces", ())) or 1
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(nodes, pieces, built - start, first - built, peak)
 """)
 
 JAX_CHILD = BUILD + textwrap.dedent("""
@@ -171,6 +190,31 @@ def measure(name: str, repeats: int, jax: bool, torch: bool = False) -> dict:
             "peak_rss_mib": med(peaks) / 2**20,
             "jax_first_call_s": med(jax_first) if jax_first else None,
             "torch_compile_first_call_s": med(torch_first) if torch_first else None}
+
+
+def scaling(sizes: list[int], out_dir: str) -> int:
+    """Chains of ``sizes`` ops, one fresh process each (cache empty): nodes of the graph and
+    its gradient, seconds to build and to the first call (compiling in it), peak memory, and
+    how much more each costs than the one before."""
+    lines = ["Chains of elementwise ops (sin, tanh, *, + alternating), one fresh process each, "
+             "compiling in the first call (kernel cache empty).", "",
+             "| ops | nodes | pieces | build (s) | first call (s) | total (s) | peak RSS | "
+             "nodes x | total x |", "|---|---|---|---|---|---|---|---|---|"]
+    rows, before = [], None
+    for size in sizes:
+        nodes, pieces, built, first, peak = child(SCALING_CHILD, [f"chain{size}"],
+                                                  tempfile.mkdtemp(prefix="gradcomp-compile-"))
+        row = {"ops": size, "nodes": int(nodes), "pieces": int(pieces), "build_s": built,
+               "first_call_s": first, "total_s": built + first, "peak_rss_mib": peak / 2**20}
+        growth = ("-", "-") if before is None else (
+            f"{row['nodes'] / before['nodes']:.2f}", f"{row['total_s'] / before['total_s']:.2f}")
+        lines.append(f"| {size:,} | {row['nodes']:,} | {row['pieces']} | {built:.2f} | "
+                     f"{first:.2f} | {row['total_s']:.2f} | {row['peak_rss_mib']:.0f} MiB | "
+                     f"{growth[0]} | {growth[1]} |")
+        rows.append(row)
+        before = row
+    write_results(out_dir, "compile_scaling", "\n".join(lines) + "\n", rows)
+    return 0
 
 
 def main(repeats: int = 3, losses: list[str] = LOSSES, out_dir: str = "bench-results") -> int:

@@ -20,11 +20,15 @@ from ..ir import FLOAT, Node, describe
 from ..version import __version__
 from .entry import binding_lines, entry_lines, wrapped
 from .naming import HELPERS, HELPERS_VERSION
+from .pieces import Piece, driver_lines, link_pieces, names_in
 from .plan import Plan, Result, Stages, make_plan
+from .regions import Region
 from .rows import scatter_lines, setup_lines
 from .scope import Scope, var
 from .stages import tiled_lines
 from .steps import results_lines, steps_lines
+
+JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy")'
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class KernelSource:
     stages: Stages | None = None  # a staged kernel's three functions (codegen/stages.py)
     # a tiled kernel: (argument, axis) holding its tiled dim (it can be staged, stages.py)
     tiled: tuple[int, int] | None = None
+    pieces: tuple[Piece, ...] = ()  # a long kernel's pieces, in call order (pieces.py)
 
 
 def emit_kernel(
@@ -64,12 +69,19 @@ def emit_kernel(
     the backward steps (``d_h``) and the rule each applies.
     """
     plan = make_plan(loss, wrt, grads, rows, function, fuse, unused, adjoints, lookups, staged)
-    return KernelSource(print_module(plan), function, plan.params, plan.buffer_inputs,
-                        plan.results, plan.stages, plan.tiled)
+    source, pieces = print_kernel(plan)
+    return KernelSource(source, function, plan.params, plan.buffer_inputs, plan.results,
+                        plan.stages, plan.tiled, pieces)
 
 
 def print_module(plan: Plan) -> str:
-    """The module's source: its docstring, imports and the kernel (or its three stages)."""
+    """The module's source: its docstring, imports and the kernel (or its three stages, or
+    the kernel calling its pieces and the pieces)."""
+    return print_kernel(plan)[0]
+
+
+def print_kernel(plan: Plan) -> tuple[str, tuple[Piece, ...]]:
+    """The module's source and a long kernel's pieces (none: one function)."""
     scope = Scope(plan.names, plan.dims)
     dims = binding_lines(plan)
     probe = next((n for n in plan.params if n.dtype == FLOAT and n.ndim), None)
@@ -79,10 +91,11 @@ def print_module(plan: Plan) -> str:
     returns = [var(plan, scope, r) if isinstance(r, Node) else r for r in plan.returns]
     names = [name for name, _ in plan.holders()]
     head = _head(plan, names, returns)
-    jit = '@numba.njit(cache=True, nogil=True, error_model="numpy")'
     if plan.tiling is None:
         rows = [line for block in plan.row_blocks for line in
                 setup_lines(plan, scope, block) + scatter_lines(plan, scope, block)]
+        if len(plan.pieces) > 1:
+            return _pieces_module(plan, scope, head, prologue, dt, rows, names, returns)
         body = prologue + steps_lines(plan, scope, plan.steps, "") + results_lines(
             plan, scope, rows)
     elif not plan.staged:
@@ -94,7 +107,7 @@ def print_module(plan: Plan) -> str:
         first, last = plan.tile.first, plan.tile.last
 
         def define(name, params, doc):
-            return [jit, *wrapped(f"def {name}(", params, "):"), f'    """{doc}"""']
+            return [JIT, *wrapped(f"def {name}(", params, "):"), f'    """{doc}"""']
 
         parts = [
             [*define(stages.prepare, names, "Before the tiles: checks the call, computes "
@@ -107,10 +120,38 @@ def print_module(plan: Plan) -> str:
                      "After the tiles: what depends on the sums, and the results."),
              *_indented(finish), *_indented([_return(returns)])],
         ]
-        return "\n".join(head + [line for part in parts for line in part + ["", ""]]).rstrip() \
-            + "\n"
-    return "\n".join(head + [jit, f"def {plan.function}({', '.join(names)}):"]
-                     + _indented(body) + _indented([_return(returns)]) + [""])
+        return _joined(head, parts), ()
+    return "\n".join(head + [JIT, f"def {plan.function}({', '.join(names)}):"]
+                     + _indented(body) + _indented([_return(returns)]) + [""]), ()
+
+
+def _pieces_module(plan: Plan, scope: Scope, head, prologue, dt, rows, names, returns):
+    """A long kernel's module: the kernel calling its pieces, then the pieces in order."""
+    bodies = []
+    for k, (start, stop) in enumerate(plan.pieces):
+        body = steps_lines(plan, scope, plan.steps[start:stop], "")
+        if k == len(plan.pieces) - 1:
+            body += results_lines(plan, scope, rows) + [_return(returns)]
+        if k == 0:
+            body = prologue + body
+        elif "dt" in names_in(body)[0]:  # each piece reads the dtype from an array it takes
+            body = [dt] + body
+        bodies.append(body)
+    pieces = link_pieces(plan.function, names, bodies)
+    counts = [len(s.members) if isinstance(s, Region) else 1 for s in plan.steps]
+    parts = [driver_lines(plan.function, names, pieces, wrapped)]
+    for k, (piece, body, (start, stop)) in enumerate(zip(pieces, bodies, plan.pieces)):
+        what = "checks the call, then " if k == 0 else ""
+        first, last = sum(counts[:start]) + 1, sum(counts[:stop])
+        doc = f'    """Piece {k + 1} of {len(pieces)}: {what}steps {first}-{last} of {sum(counts)}."""'
+        parts.append([JIT, *wrapped(f"def {piece.function}(", list(piece.params), "):"), doc,
+                      *_indented(body),
+                      *_indented([_return(list(piece.returns))] if k < len(pieces) - 1 else [])])
+    return _joined(head, parts), pieces
+
+
+def _joined(head: list[str], parts: list[list[str]]) -> str:
+    return "\n".join(head + [line for part in parts for line in part + ["", ""]]).rstrip() + "\n"
 
 
 def _head(plan: Plan, names: list[str], returns: list[str]) -> list[str]:

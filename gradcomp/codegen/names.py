@@ -39,6 +39,9 @@ class NameWalk:
         self.names: dict[int, str] = {}
         self.temps: dict[int, str] = {}
         self.region_scalars: dict[int, str] = {}
+        self.region_loads: dict[int, tuple] = {}
+        self.saved: dict[int, tuple[str, int]] = {}
+        self.saved_blocks: dict[int, tuple[str, str, int]] = {}
         self.scalar_copies: list[tuple[str, Node]] = []
         for node in schedule.order:
             if node.op is Op.INPUT:
@@ -103,18 +106,29 @@ class NameWalk:
                 self.names[id(item)] = self.temps[id(item)] = self.fresh(self.display[id(item)])
         self.names.update(saved)
 
-    def _region(self, region: Region, buffers, stored) -> None:
+    def _region(self, region: Region, buffers, outside) -> None:
+        """A region's names: its steps', the scalars of those read outside it, the saved
+        block of those only later regions read, and the scalars of what it reads from
+        outside (each element read once, at the top of the loop body)."""
+        stored, kept = outside
         members = region.members
-        outside = {id(m) for m in members if id(m) not in region.sums and stored(m, region)}
+        out = {id(m) for m in members if id(m) not in region.sums and stored(m, region)}
         for m in members:
-            if id(m) in outside:
+            if id(m) in out:
                 self.name(m)
         for m in members:
             self.name(m)
         for m in members:
             self._comment(m)
-            if id(m) in outside:
+            if id(m) in out:
                 self.region_scalars[id(m)] = self.fresh(self.names[id(m)] + "_i")
+        columns = [m for m in members if id(m) in out and kept(m)]
+        if len(columns) > 1:
+            block = self.fresh("saved")
+            self.saved_blocks[id(region)] = (block, self.fresh(block + "_row"), len(columns))
+            self.saved.update({id(m): (block, k) for k, m in enumerate(columns)})
+        self.region_loads[id(region)] = tuple(
+            (n, self.fresh(self.names[id(n)] + "_i")) for n in _loaded(self.schedule, region))
 
     def copies(self, copies) -> None:
         """A buffer filled by a copy says what it copies (a constant goes unnamed)."""
@@ -148,3 +162,17 @@ class NameWalk:
         name = self.fresh(wanted)
         self.scalar_copies.append((name, node))
         return name
+
+
+def _loaded(schedule, region: Region) -> list[Node]:
+    """The arrays a region's loop reads element by element that it does not compute."""
+    found: dict[int, Node] = {}
+    stack = [a for m in reversed(region.members) for a in reversed(m.args)]
+    while stack:
+        arg = stack.pop()
+        if id(arg) in schedule.fused:
+            stack.extend(reversed(arg.args))
+        elif (arg.ndim and id(arg) not in region.ids and id(arg) not in schedule.aliases
+              and id(arg) not in schedule.folded and arg.op not in (Op.CONST, Op.SIZE)):
+            found.setdefault(id(arg), arg)
+    return list(found.values())

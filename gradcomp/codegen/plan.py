@@ -19,7 +19,8 @@ from types import MappingProxyType
 from ..ir import Node, Op, is_product, node_ids
 from .names import NameWalk
 from .naming import display_names
-from .regions import plan_regions
+from .pieces import plan_pieces
+from .regions import Region, plan_regions
 from .schedule import Schedule, make_schedule
 from .tiling import POST, PRE, ROW, SUM, Tiling, plan_tiling
 
@@ -91,12 +92,16 @@ class Plan:
     overlap: tuple[str, str] | None  # the starts and sizes variables of the overlap check
     row_blocks: tuple[RowBlock, ...]
     region_scalars: Mapping[int, str]  # a region's stored steps: the scalar in its loop
+    region_loads: Mapping[int, tuple]  # region id -> (node, scalar) read once per element
+    saved: Mapping[int, tuple[str, int]]  # a step kept for later regions: (block, column)
+    saved_blocks: Mapping[int, tuple[str, str, int]]  # region id -> (block, row, columns)
     tile: TileNames | None
     scalar_copies: tuple[tuple[str, Node], ...]  # scalar results given a variable of their own
     returns: tuple  # what the kernel returns: Node (its var) or str (a variable)
     results: tuple[Result, ...]
     stages: Stages | None
     tiled: tuple[int, int] | None  # (parameter, axis) holding the tiled dim
+    pieces: tuple[tuple[int, int], ...]  # untiled: the ranges of steps in each piece (pieces.py)
 
     def holders(self) -> list[tuple[str, tuple]]:
         """(variable, shape) of every array parameter: the inputs, then the buffers."""
@@ -158,16 +163,18 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
     skipped = schedule.fused | schedule.folded | schedule.aliases  # read inside their users
     steps = [n for n in schedule.order if n.op not in (Op.INPUT, Op.CONST, Op.SIZE)
              and id(n) not in skipped]
-    outside = _outside(schedule, buffers)
     tile = stages = None
+    pieces = ()
     row_blocks: list[RowBlock] = []
     if tiling is None:
         steps = plan_regions(steps, schedule)
-        walk.steps(steps, buffers, outside)
+        pieces = plan_pieces(steps)
+        walk.steps(steps, buffers, _outside(schedule, buffers, steps))
         walk.copies(copies)
         row_blocks = [_row_block(walk, w, terms, lookups) for w, terms in row_tables]
     else:
         kind = tiling.kind
+        outside = _outside(schedule, buffers)
         walk.steps([n for n in steps if kind[id(n)] == PRE], buffers, outside)
         sums = [n for n in steps if kind[id(n)] == SUM]
         scalars = [walk.name(n) for n in sums if n.ndim == 0]
@@ -194,8 +201,9 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
         tuple(steps), tiling, staged and tiling is not None, frozen(dict(walk.names)),
         frozen(walk.temps), frozen(dims), bindings, frozen(buffers), buffer_params,
         tuple(w for w, _ in buffer_list), tuple(copies), overlap, tuple(row_blocks),
-        frozen(walk.region_scalars), tile, tuple(walk.scalar_copies), returns, results, stages,
-        tiled or None)
+        frozen(walk.region_scalars), frozen(walk.region_loads), frozen(walk.saved),
+        frozen(walk.saved_blocks), tile, tuple(walk.scalar_copies), returns, results, stages,
+        tiled or None, pieces)
 
 
 def scatter_terms(contributions) -> list[Node] | None:
@@ -224,8 +232,11 @@ def _bind_dims(walk: NameWalk, holders) -> tuple[dict, tuple]:
     return dims, tuple(bindings)
 
 
-def _outside(schedule: Schedule, buffers: Mapping[int, str]):
-    """Which steps of a region are read outside it (and so stored as arrays)."""
+def _outside(schedule: Schedule, buffers: Mapping[int, str], items=()):
+    """Which steps of a region are read outside it (and so stored as arrays), and which of
+    those only other regions' loops read (kept in the region's saved block, steps.py)."""
+    in_regions = {id(m) for item in items if isinstance(item, Region) for m in item.members}
+
     def consumers(node: Node) -> list[Node]:  # through the fused expressions that inline it
         found, stack = [], list(schedule.users[id(node)])
         while stack:
@@ -239,7 +250,11 @@ def _outside(schedule: Schedule, buffers: Mapping[int, str]):
     def stored(node: Node, region) -> bool:
         return (id(node) in schedule.roots or id(node) in buffers
                 or any(id(c) not in region.ids for c in consumers(node)))
-    return stored
+
+    def kept(node: Node) -> bool:
+        return id(node) not in schedule.roots and id(node) not in buffers and all(
+            id(c) in in_regions for c in consumers(node))
+    return stored, kept
 
 
 def _stages(function, names, steps, kind, buffers, row_blocks, scalars, arguments) -> Stages:

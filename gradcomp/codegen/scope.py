@@ -76,6 +76,10 @@ def access(plan, scope: Scope, node: Node, loop_vars: list[str], loop_shape: tup
         "0" if d == 1 and loop_shape[offset + j] != 1 else loop_vars[offset + j]
         for j, d in enumerate(node.shape)
     ]
+    if id(node) in plan.saved:  # a column of an earlier region's saved block
+        block, column = plan.saved[id(node)]
+        index.append(str(column))
+        name = block
     return f"{name}[{', '.join(index)}]"
 
 

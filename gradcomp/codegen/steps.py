@@ -17,7 +17,7 @@ from .names import fused_parts
 from .op_lines import OP_LINES
 from .printer import print_scalar
 from .regions import Region
-from .scope import Scope, access, loops, shape_text, shown, value_expr, var
+from .scope import Scope, access, dim, loops, shape_text, shown, value_expr, var
 
 
 def steps_lines(plan, scope: Scope, items, label: str) -> list[str]:
@@ -85,19 +85,32 @@ def _region_lines(plan, scope: Scope, region: Region, label: str, section):
     members = region.members
     stored = plan.region_scalars
     names = scope.names
-    lines = ["", f"# one loop over {shape_text(scope, region.shape)} for the {len(members)} "
-                 "steps below, each a scalar; stored: "
-             + (", ".join(names[id(m)] for m in members if id(m) in stored) or "nothing")]
+    block = plan.saved_blocks.get(id(region))
+    saved = [m for m in members if id(m) in plan.saved and block]
+    lines = [""] + _wrapped_comment(
+        f"one loop over {shape_text(scope, region.shape)} for the {len(members)} steps below, "
+        "each a scalar; stored: " + (", ".join(
+            names[id(m)] for m in members if id(m) in stored and id(m) not in plan.saved)
+            or "nothing")
+        + (f"; kept for later loops, one column each of {block[0]}: "
+           + ", ".join(names[id(m)] for m in saved) if saved else ""))
     for m in members:
         if id(m) in region.sums:
             lines.append(f"{names[id(m)]} = 0.0")
-        elif id(m) in stored and id(m) not in plan.buffers:
+        elif id(m) in stored and id(m) not in plan.buffers and id(m) not in plan.saved:
             lines.append(f"{names[id(m)]} = np.empty({shape_text(scope, m.shape)}, dt)")
     loop_vars, heads = loops(scope, region.shape)
-    inner_scope = replace(scope, in_loop={id(m): stored.get(id(m), names[id(m)])
-                                          for m in members if id(m) not in region.sums})
     index = ", ".join(loop_vars)
     inner: list[str] = []
+    if block:
+        extents = [dim(scope, d) for d in region.shape] + [str(block[2])]
+        lines.append(f"{block[0]} = np.empty(({', '.join(extents)}), dt)")
+        inner.append(f"{block[1]} = {block[0]}[{index}]  # this element's saved columns")
+    loads = plan.region_loads.get(id(region), ())
+    inner += _load_lines(plan, scope, loads, loop_vars, region.shape)
+    inner_scope = replace(scope, in_loop={
+        **{id(n): scalar for n, scalar in loads},
+        **{id(m): stored.get(id(m), names[id(m)]) for m in members if id(m) not in region.sums}})
     for m in members:
         head, section = _header(plan, m, label, section)
         inner += head + comment_lines(plan, scope, m)
@@ -107,10 +120,41 @@ def _region_lines(plan, scope: Scope, region: Region, label: str, section):
             continue
         scalar = stored.get(id(m), names[id(m)])
         inner.append(f"{scalar} = {value_expr(plan, inner_scope, m, loop_vars, region.shape)}")
-        if id(m) in stored:
+        if id(m) in plan.saved and block:
+            inner.append(f"{block[1]}[{plan.saved[id(m)][1]}] = {scalar}")
+        elif id(m) in stored:
             inner.append(f"{names[id(m)]}[{index}] = {scalar}")
     pad = "    " * len(loop_vars)
     return lines + heads + [pad + line if line else "" for line in inner], section
+
+
+def _load_lines(plan, scope: Scope, loads, loop_vars, shape) -> list[str]:
+    """The top of a region's loop body: each array it reads, read once; an earlier region's
+    saved columns through that block's row of this element."""
+    lines, rows = [], {}
+    for node, scalar in loads:
+        if id(node) in plan.saved and len(node.shape) == len(shape):
+            block, column = plan.saved[id(node)]
+            row = next(r for b, r, _ in plan.saved_blocks.values() if b == block)
+            if block not in rows:
+                rows[block] = row
+                lines.append(f"{row} = {block}[{', '.join(loop_vars)}]  # {block}'s row here")
+            lines.append(f"{scalar} = {row}[{column}]  # {scope.names[id(node)]}")
+        else:
+            lines.append(f"{scalar} = {access(plan, scope, node, loop_vars, shape)}  "
+                         f"# {scope.names[id(node)]}, read once")
+    return lines
+
+
+def _wrapped_comment(text: str, width: int = 96) -> list[str]:
+    """``text`` as comment lines of at most ``width`` characters, broken at spaces."""
+    lines, line = [], "#"
+    for word in text.split(" "):
+        if len(line) + 1 + len(word) > width and line != "#":
+            lines.append(line)
+            line = "#  "
+        line += " " + word
+    return lines + [line]
 
 
 def _fill_copy_lines(plan, scope: Scope, buffer: str, node: Node) -> list[str]:

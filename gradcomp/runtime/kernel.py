@@ -14,6 +14,7 @@ from ..errors import CompileError, InputError, describe_array
 from .background import Background, block_by_default
 from .compile import compile_types, load_module
 from .helpers import CallRejected
+from .pieces import PieceChain
 from .signature import Bound, Signature
 from .split import SplitCall
 
@@ -59,8 +60,11 @@ class Kernel:
 
     @property
     def dispatcher(self):
+        """The Numba dispatcher, or a long kernel's chain of them (``pieces.py``)."""
         if self._dispatcher is None:
-            self._dispatcher = getattr(load_module(self.spec.source), self.spec.function)
+            module = load_module(self.spec.source)
+            self._dispatcher = PieceChain(module, self.spec.function, self.spec.pieces) \
+                if self.spec.pieces else getattr(module, self.spec.function)
         return self._dispatcher
 
     def __call__(self, inputs: dict, buffers=None) -> tuple[tuple, list]:

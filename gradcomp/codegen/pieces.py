@@ -1,0 +1,126 @@
+"""A long kernel as pieces: several compiled functions of bounded size, run one after another.
+
+Numba's compile time grows faster than a function's length (a chain of 1,000 elementwise ops
+took 4.8 s, of 2,000 10.9 s, of 20,000 more than 15 minutes). An untiled kernel of more than
+``PIECE_STEPS`` steps is cut, between steps, into pieces of at most that many (a region's
+steps count one each; ``regions.MAX_REGION`` keeps a region inside one piece). Each piece is
+an ``njit`` function of its own, compiled and cached on its own; the kernel itself is a plain
+Python function that calls them in order, passing on what a later piece reads. Every piece
+pays a few microseconds to be called, so small kernels stay one function.
+
+What a piece takes and gives back is read off its printed body (Python's own ``ast``): its
+parameters are the names it reads that the kernel's parameters or an earlier piece
+define; it returns the names it assigns that a later piece or the kernel's result reads. The
+first piece checks the call before anything is read; the last returns the kernel's results.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from .regions import Region
+
+PIECE_STEPS = 256  # steps per piece at most (a step: one node, or one step of a region)
+
+
+@dataclass(frozen=True)
+class Piece:
+    function: str  # its name in the module
+    params: tuple[str, ...]
+    returns: tuple[str, ...]
+
+
+def plan_pieces(items) -> tuple[tuple[int, int], ...]:
+    """``(start, stop)`` ranges of ``items`` (steps and regions), one per piece; one range
+    (one function) when they fit in one piece."""
+    ranges, start, size = [], 0, 0
+    for k, item in enumerate(items):
+        steps = len(item.members) if isinstance(item, Region) else 1
+        if size and size + steps > PIECE_STEPS:
+            ranges.append((start, k))
+            start, size = k, 0
+        size += steps
+    ranges.append((start, len(items)))
+    return tuple(ranges)
+
+
+def link_pieces(function: str, params: list[str], bodies: list[list[str]]) -> tuple[Piece, ...]:
+    """Each piece's name, parameters and returned names; ``bodies`` are the pieces' lines in
+    order (the last ending in the kernel's own return), ``params`` the kernel's parameters.
+    Parameters and returns come in the order the kernel defines them."""
+    reads, assigns = zip(*(names_in(body) for body in bodies))
+    order = {name: k for k, name in enumerate(params)}
+    for assigned in assigns:
+        for name in assigned:
+            order.setdefault(name, len(order))
+    defined, takes = set(params), []
+    for read, assigned in zip(reads, assigns):
+        takes.append(sorted(read & defined, key=order.get))
+        defined |= set(assigned)
+    pieces = []
+    for k, assigned in enumerate(assigns):
+        later = set().union(*takes[k + 1:])
+        gives = [name for name in assigned if name in later]
+        pieces.append(Piece(f"{function}_piece_{k + 1}", tuple(takes[k]), tuple(gives)))
+    return tuple(pieces)
+
+
+def driver_lines(function: str, params: list[str], pieces: tuple[Piece, ...], wrap) -> list[str]:
+    """The kernel itself: a plain Python function calling the pieces in order."""
+    doc = ((f'    """The kernel in {len(pieces)} pieces, each compiled on its own (one function '
+            "this long would"),
+           ("    cost Numba more than linear time to compile): runs them in order, passing on "
+            "what later"),
+           '    pieces read."""')
+    lines = [*wrap(f"def {function}(", params, "):"), *doc]
+    for piece in pieces:
+        head = f"{piece.function}("
+        if piece is pieces[-1]:
+            head = "return " + head
+        elif piece.returns:
+            target = wrap("(", list(piece.returns), ",)" if len(piece.returns) == 1 else ")")
+            lines += ["    " + line for line in target[:-1]]
+            head = f"{target[-1]} = {head}"
+        lines += ["    " + line for line in wrap(head, list(piece.params), ")")]
+    return lines
+
+
+def names_in(body: list[str]) -> tuple[set[str], list[str]]:
+    """The names a piece's body reads before assigning them (from outside it, or a sum an
+    earlier piece started), and the names it assigns."""
+    flow = _Flow()
+    flow.visit(ast.parse("\n".join(body)))
+    return flow.reads, list(flow.stored)
+
+
+class _Flow(ast.NodeVisitor):
+    """Walks statements in the order they run: a value before the targets it is stored in."""
+
+    def __init__(self):
+        self.reads: set[str] = set()
+        self.stored: dict[str, None] = {}  # in the order first stored
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            if node.id not in self.stored:
+                self.reads.add(node.id)
+        else:
+            self.stored.setdefault(node.id)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        for target in node.targets:
+            self.visit(target)
+
+    def visit_For(self, node: ast.For) -> None:
+        self.visit(node.iter)
+        self.visit(node.target)
+        for statement in node.body + node.orelse:
+            self.visit(statement)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name):  # read, then stored
+            self.visit_Name(ast.Name(node.target.id, ast.Load()))
+        self.visit(node.target)

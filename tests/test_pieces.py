@@ -1,0 +1,132 @@
+"""A long kernel compiled in pieces (codegen/pieces.py, runtime/pieces.py), against PyTorch
+autograd. The budgets are lowered so that small graphs (cheap to compile) need pieces."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+import gradcomp as gc
+from gradcomp.codegen import pieces, regions
+from gradcomp.codegen.entry import wrapped
+from gradcomp.codegen.pieces import driver_lines, link_pieces
+from gradcomp.errors import GradcompError
+
+STEPS = 64
+
+
+@pytest.fixture
+def small_pieces(monkeypatch):
+    monkeypatch.setattr(pieces, "PIECE_STEPS", 20)
+    monkeypatch.setattr(regions, "MAX_REGION", 20)
+
+
+def _chain(v, x, steps, sin, tanh):
+    for k in range(steps):
+        v = sin(v) if k % 4 == 0 else tanh(v) if k % 4 == 1 else v * x if k % 4 == 2 else v + x
+    return v
+
+
+def _reference(arrays, loss_fn):
+    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in arrays.items()}
+    loss = loss_fn(tensors)
+    loss.backward()
+    return loss.item(), {k: t.grad.numpy() for k, t in tensors.items()}
+
+
+def _bias_loss(lib, x, b, steps):
+    return lib[2](lib[1](_chain(x + b, x, steps, lib[0], lib[1])))
+
+
+GC = (gc.sin, gc.tanh, gc.mean)
+TORCH = (torch.sin, torch.tanh, torch.mean)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_a_long_chain_runs_in_pieces_and_matches_pytorch(small_pieces, jit):
+    x, b = gc.tensor("x", (5, 8)), gc.tensor("b", (8,))
+    fn = gc.compile(_bias_loss(GC, x, b, STEPS), block=True, jit=jit)
+    source = fn.source
+    assert "def loss_and_grads_piece_3(" in source
+    assert "saved = np.empty(" in source  # kept for later loops: one block, not an array each
+    rng = np.random.default_rng(0)
+    arrays = {"x": 0.3 * rng.standard_normal((5, 8)), "b": 0.1 * rng.standard_normal(8)}
+    value, grads = fn(**arrays)
+    want, expected = _reference(arrays, lambda t: _bias_loss(TORCH, t["x"], t["b"], STEPS))
+    assert value == pytest.approx(want, rel=1e-12)
+    for name in arrays:
+        np.testing.assert_allclose(grads[name], expected[name], rtol=1e-10, atol=1e-14)
+    if jit:  # float32 too, through every piece
+        single = {k: v.astype(np.float32) for k, v in arrays.items()}
+        value32, grads32 = fn(**single)
+        assert value32 == pytest.approx(want, rel=1e-4)
+        np.testing.assert_allclose(grads32["x"], expected["x"], rtol=1e-3, atol=1e-5)
+        assert len(fn.kernel.signatures) == 2
+
+
+def test_the_first_piece_checks_the_call(small_pieces):
+    x, b = gc.tensor("x", (5, 8)), gc.tensor("b", (8,))
+    fn = gc.compile(_bias_loss(GC, x, b, STEPS), block=True)
+    fn(x=np.ones((5, 8)), b=np.zeros(8))
+    with pytest.raises(GradcompError, match="'b'"):
+        fn(x=np.ones((5, 8)), b=np.zeros(7))
+
+
+def test_a_second_process_loads_every_piece_from_the_cache(tmp_path):
+    script = textwrap.dedent(f"""
+        import json, numpy as np, gradcomp as gc
+        from gradcomp.codegen import pieces, regions
+        pieces.PIECE_STEPS = regions.MAX_REGION = 20
+        x = gc.tensor("x", (16,))
+        v = x
+        for k in range({STEPS}):
+            v = [gc.sin(v), gc.tanh(v), v * x, v + x][k % 4]
+        fn = gc.compile(gc.sum(v), block=True)
+        value, grads = fn(x=np.linspace(-1, 1, 16))
+        stats = fn.kernel.stats
+        print(json.dumps({{"pieces": len(fn.kernel.pieces), "value": value,
+                          "hits": sum(stats.cache_hits.values()),
+                          "misses": sum(stats.cache_misses.values())}}))
+    """)
+    env = dict(os.environ, GRADCOMP_CACHE_DIR=str(tmp_path / "cache"))
+    runs = [json.loads(subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                                      capture_output=True, text=True).stdout)
+            for _ in range(2)]
+    count = runs[0]["pieces"]
+    assert count >= 3
+    assert runs[0]["misses"] == count and runs[0]["hits"] == 0
+    assert runs[1]["hits"] == count and runs[1]["misses"] == 0
+    assert runs[1]["value"] == runs[0]["value"]
+
+
+def test_pieces_take_what_earlier_ones_define_and_give_what_later_ones_read():
+    bodies = [
+        ["a = x + 1.0", "s = 0.0", "for i0 in range(n):", "    s += a[i0]", "unused = 2.0"],
+        ["s += a[0]"],  # s: started by piece 1, added to here
+        ["b = a * 2.0", "for i0 in range(n):", "    b[i0] += s", "return s, b"],
+    ]
+    pieces_ = link_pieces("f", ["x", "n"], bodies)
+    first, second, third = pieces_
+    assert (first.params, first.returns) == (("x", "n"), ("a", "s"))
+    assert (second.params, second.returns) == (("a", "s"), ("s",))
+    assert (third.params, third.returns) == (("n", "a", "s"), ())
+    assert [p.function for p in pieces_] == ["f_piece_1", "f_piece_2", "f_piece_3"]
+    # the driver, run with the pieces as plain functions, computes what one function would
+    source = driver_lines("f", ["x", "n"], pieces_, wrapped)
+    for piece, body in zip(pieces_, bodies):
+        tail = [f"return {', '.join(piece.returns)}" + ("," if len(piece.returns) == 1 else "")
+                ] if piece is not third else []
+        source += [f"def {piece.function}({', '.join(piece.params)}):",
+                   *("    " + line for line in body + tail)]
+    namespace = {}
+    exec("\n".join(source), namespace)
+    x = np.arange(3.0)
+    total, b = namespace["f"](x, 3)
+    want = (x + 1).sum() + 1.0
+    assert total == want
+    np.testing.assert_array_equal(b, 2 * (x + 1) + want)
