@@ -29,6 +29,10 @@ class Piece:
     function: str  # its name in the module
     params: tuple[str, ...]
     returns: tuple[str, ...]
+    # what each returned name holds, read off the line that makes it: "array N" (a new
+    # C-contiguous array of N dims, of the call's dtype), "float", "int", or "" (not known);
+    # a second process compiles later pieces from these before the first piece has run
+    kinds: tuple[str, ...] = ()
 
 
 def plan_pieces(items) -> tuple[tuple[int, int], ...]:
@@ -62,7 +66,9 @@ def link_pieces(function: str, params: list[str], bodies: list[list[str]]) -> tu
     for k, assigned in enumerate(assigns):
         later = set().union(*takes[k + 1:])
         gives = [name for name in assigned if name in later]
-        pieces.append(Piece(f"{function}_piece_{k + 1}", tuple(takes[k]), tuple(gives)))
+        made = _made(bodies[k])
+        pieces.append(Piece(f"{function}_piece_{k + 1}", tuple(takes[k]), tuple(gives),
+                            tuple(made.get(name, "") for name in gives)))
     return tuple(pieces)
 
 
@@ -92,6 +98,26 @@ def names_in(body: list[str]) -> tuple[set[str], list[str]]:
     flow = _Flow()
     flow.visit(ast.parse("\n".join(body)))
     return flow.reads, list(flow.stored)
+
+
+def _made(body: list[str]) -> dict[str, str]:
+    """What the first assignment of each name makes: ``np.empty((...), dt)`` an array of
+    that many dims, a float constant a float, ``a.shape[k]`` an int."""
+    made: dict[str, str] = {}
+    for node in ast.walk(ast.parse("\n".join(body))):
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
+            continue
+        value, kind = node.value, ""
+        if isinstance(value, ast.Call) and ast.unparse(value.func) == "np.empty" \
+                and value.args and isinstance(value.args[0], ast.Tuple):
+            kind = f"array {len(value.args[0].elts)}"
+        elif isinstance(value, ast.Constant) and isinstance(value.value, float):
+            kind = "float"
+        elif isinstance(value, ast.Subscript) and ast.unparse(value.value).endswith(".shape"):
+            kind = "int"
+        made.setdefault(node.targets[0].id, kind)
+    return made
 
 
 class _Flow(ast.NodeVisitor):

@@ -10,9 +10,20 @@ types not compiled raises ``TypeError`` in the first piece instead of compiling 
 
 from __future__ import annotations
 
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
 import types as pytypes
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
+
+from numba.core import types as nbtypes
+
+HELPER_PIECES = 4  # a kernel of this many pieces or more is compiled by two processes
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,7 @@ class PieceChain:
         self.pieces = pieces  # codegen.pieces.Piece, in call order
         self.dispatchers = [getattr(module, p.function) for p in pieces]
         self._call = getattr(module, function)
+        self.source_path = module.__file__
         code = self._call.__code__
         self.params = code.co_varnames[:code.co_argcount]  # the kernel's, in order
         self.overloads: dict[tuple, None] = {}  # the argument types compiled for
@@ -51,15 +63,100 @@ class PieceChain:
         return ChainStats(hits, misses)
 
     def compile(self, types: tuple) -> None:
+        """Every piece in order, each for what the ones before it return. With many pieces,
+        a second process compiles from the last piece down, for the types the pieces' lines
+        say they return, into Numba's cache; where the two meet, this one waits for it and
+        loads the rest (a piece whose types it guessed wrong is compiled here after all)."""
         known = dict(zip(self.params, types))
-        for piece, dispatcher in zip(self.pieces, self.dispatchers):
-            args = tuple(known[name] for name in piece.params)
-            dispatcher.compile(args)
-            returned = dispatcher.overloads[args].signature.return_type
-            known.update(zip(piece.returns, returned.types))
+        helper = Helper.start(self, types) if len(self.pieces) >= HELPER_PIECES else None
+        try:
+            for k, (piece, dispatcher) in enumerate(zip(self.pieces, self.dispatchers)):
+                if helper is not None and not helper.claim(k):
+                    helper.wait()  # it has the rest: they come from the cache now
+                    helper = None
+                args = tuple(known[name] for name in piece.params)
+                dispatcher.compile(args)
+                returned = dispatcher.overloads[args].signature.return_type
+                known.update(zip(piece.returns, returned.types))
+        finally:
+            if helper is not None:
+                helper.stop()
         self.overloads[tuple(types)] = None
 
     def disable_compile(self, value: bool = True) -> None:
         for dispatcher in self.dispatchers:
             if dispatcher.signatures or not value:  # (Numba asks for one compiled first)
                 dispatcher.disable_compile(value)
+
+    def guessed(self, types: tuple) -> dict[int, tuple]:
+        """Each piece's argument types as its lines tell them (``Piece.kinds``), for the
+        pieces whose every argument they tell."""
+        floats = [t.dtype for t in types if isinstance(t, nbtypes.Array)
+                  and isinstance(t.dtype, nbtypes.Float)]
+        dtype = floats[0] if floats else nbtypes.float64
+        made = {"float": nbtypes.float64, "int": nbtypes.intp}
+        known, guesses = dict(zip(self.params, types)), {}
+        for k, piece in enumerate(self.pieces):
+            if all(name in known for name in piece.params):
+                guesses[k] = tuple(known[name] for name in piece.params)
+            for name, kind in zip(piece.returns, piece.kinds):
+                if kind.startswith("array "):
+                    known[name] = nbtypes.Array(dtype, int(kind.split()[1]), "C")
+                elif kind in made:
+                    known[name] = made[kind]
+        return guesses
+
+
+class Helper:
+    """The second process: compiles pieces from the last one down, each claimed first (a
+    file made exclusively), until it reaches one this process has claimed."""
+
+    def __init__(self, claims: Path, process: subprocess.Popen):
+        self.claims = claims
+        self.process = process
+
+    @classmethod
+    def start(cls, chain: PieceChain, types: tuple) -> "Helper":
+        claims = Path(tempfile.mkdtemp(prefix="gradcomp-pieces-"))
+        order = sorted(chain.guessed(types).items(), reverse=True)
+        (claims / "work.pickle").write_bytes(pickle.dumps(
+            (chain.source_path, [(k, chain.pieces[k].function, args) for k, args in order])))
+        process = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from gradcomp.runtime.pieces import helper_main;"
+             " helper_main(sys.argv[1])", str(claims)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return cls(claims, process)
+
+    def claim(self, k: int) -> bool:
+        return claim(self.claims, k)
+
+    def wait(self) -> None:
+        self.process.wait()
+        shutil.rmtree(self.claims, ignore_errors=True)
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.wait()
+
+
+def claim(claims: Path, k: int) -> bool:
+    """Piece ``k`` is this process's to compile (False: the other one has it)."""
+    try:
+        os.close(os.open(claims / f"{k}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
+
+def helper_main(claims: str) -> None:
+    """The second process's work: load the module, compile the pieces it is given, last
+    first, for as long as it can claim them."""
+    from .compile import load_module
+
+    folder = Path(claims)
+    path, work = pickle.loads((folder / "work.pickle").read_bytes())
+    module = load_module(Path(path).read_text(encoding="utf-8"))
+    for k, function, args in work:
+        if not claim(folder, k):
+            return
+        getattr(module, function).compile(args)
