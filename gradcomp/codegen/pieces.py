@@ -2,8 +2,8 @@
 
 Numba's compile time grows faster than a function's length (a chain of 1,000 elementwise ops
 took 4.8 s, of 2,000 10.9 s, of 20,000 more than 15 minutes). An untiled kernel of more than
-``PIECE_STEPS`` steps is cut, between steps, into pieces of at most that many (a region's
-steps count one each; ``regions.MAX_REGION`` keeps a region inside one piece). Each piece is
+``PIECE_STEPS`` steps is cut, between steps, into pieces of at most that many, where the
+fewest values cross (``plan_cuts``); its regions are then grouped piece by piece. Each piece is
 an ``njit`` function of its own, compiled and cached on its own; the kernel itself is a plain
 Python function that calls them in order, passing on what a later piece reads. Every piece
 pays a few microseconds to be called, so small kernels stay one function.
@@ -17,11 +17,12 @@ first piece checks the call before anything is read; the last returns the kernel
 from __future__ import annotations
 
 import ast
+from collections import deque
 from dataclasses import dataclass
 
-from .regions import Region
 
 PIECE_STEPS = 256  # steps per piece at most (a step: one node, or one step of a region)
+CUT_COST = 16  # what one more piece costs, counted in values passed on
 
 
 @dataclass(frozen=True)
@@ -35,18 +36,56 @@ class Piece:
     kinds: tuple[str, ...] = ()
 
 
-def plan_pieces(items) -> tuple[tuple[int, int], ...]:
-    """``(start, stop)`` ranges of ``items`` (steps and regions), one per piece; one range
-    (one function) when they fit in one piece."""
-    ranges, start, size = [], 0, 0
-    for k, item in enumerate(items):
-        steps = len(item.members) if isinstance(item, Region) else 1
-        if size and size + steps > PIECE_STEPS:
-            ranges.append((start, k))
-            start, size = k, 0
-        size += steps
-    ranges.append((start, len(items)))
-    return tuple(ranges)
+def plan_cuts(steps: list, reads, roots) -> tuple[tuple[int, int], ...]:
+    """``(start, stop)`` ranges of ``steps``, one per piece of at most ``PIECE_STEPS``; one
+    range (one function) when they fit in one piece.
+
+    Every value computed before a cut and read after it is passed on (stored, returned,
+    taken), which costs compile time, so the cuts go where the fewest values cross: among
+    all cuts leaving no piece longer than ``PIECE_STEPS``, the ones whose crossing values
+    (plus ``CUT_COST`` each) add up least (a sliding-window minimum over the steps, linear).
+    ``reads(step)`` are the ids of the steps it reads; ``roots`` the ids the results read.
+    """
+    count = len(steps)
+    if count <= PIECE_STEPS:
+        return ((0, count),)
+    where = {id(s): k for k, s in enumerate(steps)}
+    last = list(range(count))  # where each step's value is read last
+    for k, step in enumerate(steps):
+        for q in reads(step):
+            if q in where:
+                last[where[q]] = k
+    for root in roots:
+        if root in where:
+            last[where[root]] = count
+    change = [0] * (count + 2)
+    for k, end in enumerate(last):
+        change[k + 1] += 1
+        change[end + 1] -= 1
+    crossing, running = [0] * (count + 1), 0
+    for p in range(count + 1):  # crossing[p]: values made before step p and read from it on
+        running += change[p]
+        crossing[p] = running
+    best, back = [0] * (count + 1), [0] * (count + 1)
+    window: deque = deque([0])  # cut positions, their costs increasing
+    for p in range(1, count + 1):
+        while window[0] < p - PIECE_STEPS:
+            window.popleft()
+        q = window[0]
+        best[p], back[p] = best[q] + (crossing[q] + CUT_COST if q else 0), q
+        cost = best[p] + crossing[p] + CUT_COST
+        while window and _cost(best, crossing, window[-1]) >= cost:
+            window.pop()
+        window.append(p)
+    cuts, p = [], count
+    while p:
+        cuts.append((back[p], p))
+        p = back[p]
+    return tuple(reversed(cuts))
+
+
+def _cost(best, crossing, q: int) -> int:
+    return best[q] + (crossing[q] + CUT_COST if q else 0)
 
 
 def link_pieces(function: str, params: list[str], bodies: list[list[str]]) -> tuple[Piece, ...]:

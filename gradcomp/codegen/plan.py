@@ -19,8 +19,8 @@ from types import MappingProxyType
 from ..ir import Node, Op, is_product, node_ids
 from .names import NameWalk
 from .naming import display_names
-from .pieces import plan_pieces
-from .regions import Region, plan_regions
+from .pieces import plan_cuts
+from .regions import Region, plan_regions, step_reads
 from .schedule import Schedule, make_schedule
 from .tiling import POST, PRE, ROW, SUM, Tiling, plan_tiling
 
@@ -167,8 +167,12 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
     pieces = ()
     row_blocks: list[RowBlock] = []
     if tiling is None:
-        steps = plan_regions(steps, schedule)
-        pieces = plan_pieces(steps)
+        items, pieces = [], []
+        for start, stop in plan_cuts(steps, lambda n: step_reads(n, schedule), schedule.roots):
+            segment = plan_regions(steps[start:stop], schedule)
+            pieces.append((len(items), len(items) + len(segment)))
+            items += segment
+        steps = items
         walk.steps(steps, buffers, _outside(schedule, buffers, steps))
         walk.copies(copies)
         row_blocks = [_row_block(walk, w, terms, lookups) for w, terms in row_tables]
@@ -203,7 +207,7 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
         tuple(w for w, _ in buffer_list), tuple(copies), overlap, tuple(row_blocks),
         frozen(walk.region_scalars), frozen(walk.region_loads), frozen(walk.saved),
         frozen(walk.saved_blocks), tile, tuple(walk.scalar_copies), returns, results, stages,
-        tiled or None, pieces)
+        tiled or None, tuple(pieces))
 
 
 def scatter_terms(contributions) -> list[Node] | None:

@@ -10,9 +10,8 @@ order and with the same comments, and stores into an array only the values read 
 region. Forward and backward steps share the loop when nothing between them needs a whole
 array (a sum's adjoint is its upstream, not its value).
 
-Regions shorter than ``MIN_REGION`` steps are written step by step, as before; a run longer
-than ``MAX_REGION`` steps is cut into loops of at most that many (one loop body of thousands of
-statements costs LLVM more than linear time), the values one loop passes on stored as arrays.
+Regions shorter than ``MIN_REGION`` steps are written step by step, as before. A long kernel's
+steps are grouped piece by piece (``pieces.py``), so no region is longer than a piece.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from ..ir import Node, Op
 
 MIN_REGION = 16  # fewer steps: one loop each, as the small kernels have always been written
-MAX_REGION = 256  # more: the run goes on in a new loop (and may go to a new piece, pieces.py)
 ELEMENTWISE = (Op.MAP, Op.BROADCAST)
 
 
@@ -49,15 +47,15 @@ def plan_regions(steps: list[Node], schedule) -> tuple:
         sums.clear()
 
     for node in steps:
-        reads = _reads(node, schedule)
+        reads = step_reads(node, schedule)
         if run:
-            if _joins(node, shape, sums, reads) and len(run) < MAX_REGION:
+            if _joins(node, shape, sums, reads):
                 run.append(node)
                 ids.add(id(node))
                 if node.op is Op.SUM:
                     sums.add(id(node))
                 continue
-            if reads & ids or len(run) >= MAX_REGION:  # needs its values, or it is full
+            if reads & ids:  # needs the region's values as arrays: close it first
                 flush()
             else:  # independent of the region: written before its loop
                 items.append(node)
@@ -81,7 +79,7 @@ def _joins(node: Node, shape: tuple, sums: set[int], reads: set[int]) -> bool:
             and len(node.attr("axes")) == len(shape))
 
 
-def _reads(node: Node, schedule) -> set[int]:
+def step_reads(node: Node, schedule) -> set[int]:
     """The steps whose values ``node`` reads (through fused expressions and aliases)."""
     found, stack = set(), list(node.args)
     while stack:

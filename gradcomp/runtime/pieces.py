@@ -23,7 +23,7 @@ from pathlib import Path
 
 from numba.core import types as nbtypes
 
-HELPER_PIECES = 4  # a kernel of this many pieces or more is compiled by two processes
+HELPER_PIECES = 2  # a kernel of this many pieces or more is compiled by two processes
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class Helper:
         self.process = process
 
     @classmethod
-    def start(cls, chain: PieceChain, types: tuple) -> "Helper":
+    def start(cls, chain: PieceChain, types: tuple) -> Helper:
         claims = Path(tempfile.mkdtemp(prefix="gradcomp-pieces-"))
         order = sorted(chain.guessed(types).items(), reverse=True)
         (claims / "work.pickle").write_bytes(pickle.dumps(
