@@ -6,8 +6,9 @@ the call (``block=True``: the time until the kernel answers) and in the backgrou
 the first result, which the interpreter gives, and until the kernel is ready). Two more
 processes on the now warm cache time their first call, blocking and in the background. Peak
 resident memory is the child's own (``ru_maxrss``). JAX ``jit(value_and_grad)`` of the same
-loss, and ``torch.compile`` of it followed by its first ``autograd.grad`` (Inductor's cache
-empty), are timed in fresh processes where installed. Losses: the window classifier, tanh
+loss, ``torch.compile`` of it followed by its first ``autograd.grad`` (Inductor's cache
+empty), and PyTensor's ``function`` of the loss and its gradient in Numba mode (its compile
+dir empty), each with its first call, are timed in fresh processes where installed. Losses: the window classifier, tanh
 MLPs of width 32 and 1 or 8 layers, and chains of 60, 200 and 2,000 elementwise ops (sin,
 tanh, *, + alternating; the peers not on the last, which took JAX more than 5 minutes).
 
@@ -153,6 +154,37 @@ TORCH_CHILD = BUILD + textwrap.dedent("""
 """)
 
 
+PYTENSOR_CHILD = textwrap.dedent("""
+    import os, sys, tempfile, time
+    import numpy as np
+    os.environ["PYTENSOR_FLAGS"] = "compiledir=" + tempfile.mkdtemp()  # cold, as gradcomp's
+    import pytensor, pytensor.tensor as pt
+    name = sys.argv[1]
+    rng = np.random.default_rng(0)
+    if name.startswith("mlp"):
+        layers = int(name[3:])
+        params = [pt.matrix(f"W{k}", dtype="float32") for k in range(layers)]
+        x = pt.matrix("x", dtype="float32")
+        h = x
+        for w in params:
+            h = pt.tanh(h @ w)
+        loss, inputs = pt.mean(h * h), params + [x]
+        args = [(rng.standard_normal((32, 32)) / 6).astype(np.float32) for _ in params]
+        args.append(rng.standard_normal((16, 32)).astype(np.float32))
+    else:
+        steps = int(name[5:])
+        x = v = pt.vector("x", dtype="float32")
+        for k in range(steps):
+            v = [pt.sin(v), pt.tanh(v), v * x, v + x][k % 4]
+        loss, params, inputs = pt.sum(v), [x], [x]
+        args = [(rng.standard_normal(64) * 0.1).astype(np.float32)]
+    start = time.perf_counter()
+    step = pytensor.function(inputs, [loss] + pytensor.grad(loss, params), mode="NUMBA")
+    step(*args)
+    print(time.perf_counter() - start)
+""")
+
+
 def child(script: str, args: list[str], cache: str) -> list[float]:
     env = {**__import__("os").environ, "GRADCOMP_CACHE_DIR": cache}
     out = subprocess.run([sys.executable, "-c", script, *args], env=env, check=True,
@@ -160,9 +192,10 @@ def child(script: str, args: list[str], cache: str) -> list[float]:
     return [float(v) for v in out.split()]
 
 
-def measure(name: str, repeats: int, jax: bool, torch: bool = False) -> dict:
+def measure(name: str, repeats: int, jax: bool, torch: bool = False,
+            pytensor: bool = False) -> dict:
     cold, background, warm, warm_background, peaks = [], [], [], [], []
-    jax_first, torch_first = [], []
+    jax_first, torch_first, pytensor_first = [], [], []
     peers = name != "window" and not (name.startswith("chain") and int(name[5:]) > JAX_MAX_CHAIN)
     for _ in range(repeats):
         cache = tempfile.mkdtemp(prefix="gradcomp-compile-")
@@ -180,6 +213,8 @@ def measure(name: str, repeats: int, jax: bool, torch: bool = False) -> dict:
             jax_first.append(child(JAX_CHILD, [name], cache)[0])
         if torch and peers:
             torch_first.append(child(TORCH_CHILD, [name], cache)[0])
+        if pytensor and peers:
+            pytensor_first.append(child(PYTENSOR_CHILD, [name], cache)[0])
     med = statistics.median
     return {"loss": name, "import_s": med(c[0] for c in cold), "build_s": med(c[1] for c in cold),
             "first_call_cold_s": med(c[2] for c in cold),
@@ -189,7 +224,8 @@ def measure(name: str, repeats: int, jax: bool, torch: bool = False) -> dict:
             "first_result_warm_background_s": med(warm_background),
             "peak_rss_mib": med(peaks) / 2**20,
             "jax_first_call_s": med(jax_first) if jax_first else None,
-            "torch_compile_first_call_s": med(torch_first) if torch_first else None}
+            "torch_compile_first_call_s": med(torch_first) if torch_first else None,
+            "pytensor_numba_first_call_s": med(pytensor_first) if pytensor_first else None}
 
 
 def scaling(sizes: list[int], out_dir: str) -> int:
@@ -218,22 +254,23 @@ def scaling(sizes: list[int], out_dir: str) -> int:
 
 
 def main(repeats: int = 3, losses: list[str] = LOSSES, out_dir: str = "bench-results") -> int:
-    has_jax, has_torch = (importlib.util.find_spec(m) is not None for m in ("jax", "torch"))
-    rows = [measure(name, repeats, has_jax, has_torch) for name in losses]
+    has_jax, has_torch, has_pytensor = (importlib.util.find_spec(m) is not None
+                                        for m in ("jax", "torch", "pytensor"))
+    rows = [measure(name, repeats, has_jax, has_torch, has_pytensor) for name in losses]
     lines = [f"Seconds, median of {repeats} fresh processes each (2-core machine; Numba's "
              "cache of gradcomp's helpers warm, the kernel cache empty unless warm).", "",
              "| loss | import | build (graph, gradient, source) | first call, compiling in it | "
              "first result, compiling in the background | kernel ready (background) | "
              "build + first call, warm cache | the same, in the background | peak RSS | "
-             "JAX jit first call | torch.compile first call |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "JAX jit first call | torch.compile first call | PyTensor (Numba mode) first call |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        jax_cell, torch_cell = (f"{r[k]:.2f}" if r[k] else "-" for k in (
-            "jax_first_call_s", "torch_compile_first_call_s"))
+        jax_cell, torch_cell, pytensor_cell = (f"{r[k]:.2f}" if r[k] else "-" for k in (
+            "jax_first_call_s", "torch_compile_first_call_s", "pytensor_numba_first_call_s"))
         lines.append(f"| {r['loss']} | {r['import_s']:.2f} | {r['build_s']:.2f} | "
                      f"{r['first_call_cold_s']:.2f} | {r['first_result_background_s']:.3f} | "
                      f"{r['ready_background_s']:.2f} | {r['first_call_warm_s']:.2f} | "
                      f"{r['first_result_warm_background_s']:.2f} | "
-                     f"{r['peak_rss_mib']:.0f} MiB | {jax_cell} | {torch_cell} |")
+                     f"{r['peak_rss_mib']:.0f} MiB | {jax_cell} | {torch_cell} | {pytensor_cell} |")
     write_results(out_dir, "compile", "\n".join(lines) + "\n", rows)
     return 0
