@@ -17,12 +17,12 @@ from gradcomp.codegen.entry import wrapped
 from gradcomp.codegen.pieces import driver_lines, link_pieces
 from gradcomp.errors import GradcompError
 
-STEPS = 64
+STEPS = 96
 
 
 @pytest.fixture
 def small_pieces(monkeypatch):
-    monkeypatch.setattr(pieces, "PIECE_STEPS", 20)
+    monkeypatch.setattr(pieces, "PIECE_NODES", 80)
 
 
 def _chain(v, x, steps, sin, tanh):
@@ -80,7 +80,7 @@ def test_a_second_process_loads_every_piece_from_the_cache(tmp_path):
     script = textwrap.dedent(f"""
         import json, numpy as np, gradcomp as gc
         from gradcomp.codegen import pieces
-        pieces.PIECE_STEPS = 20
+        pieces.PIECE_NODES = 80
         x = gc.tensor("x", (16,))
         v = x
         for k in range({STEPS}):
@@ -153,14 +153,15 @@ def test_a_second_process_compiles_the_last_pieces(small_pieces, monkeypatch, tm
 
 
 def test_cuts_go_where_the_fewest_values_cross(monkeypatch):
-    """Against every way of cutting small random graphs into pieces of at most 5 steps."""
+    """Against every way of cutting small random graphs into pieces of at most 6 nodes."""
     import itertools
 
-    monkeypatch.setattr(pieces, "PIECE_STEPS", 5)
+    monkeypatch.setattr(pieces, "PIECE_NODES", 6)
     rng = np.random.default_rng(3)
     for _ in range(20):
         count = int(rng.integers(6, 13))
         steps = [object() for _ in range(count)]
+        weights = {id(s): int(rng.integers(1, 4)) for s in steps}
         reads = {id(s): {id(steps[j]) for j in rng.integers(0, k, 2)} if k else set()
                  for k, s in enumerate(steps)}
         roots = {id(steps[-1]), id(steps[int(rng.integers(count))])}
@@ -172,10 +173,13 @@ def test_cuts_go_where_the_fewest_values_cross(monkeypatch):
         def cost(cuts):
             return sum(crossing(p) + pieces.CUT_COST for p in cuts)
 
+        def fits(start, stop):
+            return sum(weights[id(s)] for s in steps[start:stop]) <= 6
+
         best = min(cost(c) for n in range(count) for c in itertools.combinations(
-            range(1, count), n) if all(b - a <= 5 for a, b in zip((0, *c), (*c, count))))
-        ranges = pieces.plan_cuts(steps, lambda s: reads[id(s)], roots)
+            range(1, count), n) if all(fits(a, b) for a, b in zip((0, *c), (*c, count))))
+        ranges = pieces.plan_cuts(steps, lambda s: reads[id(s)], roots, lambda s: weights[id(s)])
         assert ranges[0][0] == 0 and ranges[-1][1] == count
         assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
-        assert all(0 < stop - start <= 5 for start, stop in ranges)
+        assert all(start < stop and fits(start, stop) for start, stop in ranges)
         assert cost([start for start, _ in ranges[1:]]) == best

@@ -1,9 +1,9 @@
 """A long kernel as pieces: several compiled functions of bounded size, run one after another.
 
 Numba's compile time grows faster than a function's length (a chain of 1,000 elementwise ops
-took 4.8 s, of 2,000 10.9 s, of 20,000 more than 15 minutes). An untiled kernel of more than
-``PIECE_STEPS`` steps is cut, between steps, into pieces of at most that many, where the
-fewest values cross (``plan_cuts``); its regions are then grouped piece by piece. Each piece is
+took 4.8 s, of 2,000 10.9 s, of 20,000 more than 15 minutes). An untiled kernel computing
+more than ``PIECE_NODES`` nodes is cut, between steps, into pieces of at most that many, where
+the fewest values cross (``plan_cuts``); its regions are then grouped piece by piece. Each piece is
 an ``njit`` function of its own, compiled and cached on its own; the kernel itself is a plain
 Python function that calls them in order, passing on what a later piece reads. Every piece
 pays a few microseconds to be called, so small kernels stay one function.
@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 
 
-PIECE_STEPS = 256  # steps per piece at most (a step: one node, or one step of a region)
+PIECE_NODES = 640  # nodes per piece at most (a step's own and those fused into it)
 CUT_COST = 16  # what one more piece costs, counted in values passed on
 
 
@@ -36,18 +36,22 @@ class Piece:
     kinds: tuple[str, ...] = ()
 
 
-def plan_cuts(steps: list, reads, roots) -> tuple[tuple[int, int], ...]:
-    """``(start, stop)`` ranges of ``steps``, one per piece of at most ``PIECE_STEPS``; one
-    range (one function) when they fit in one piece.
+def plan_cuts(steps: list, reads, roots, weight) -> tuple[tuple[int, int], ...]:
+    """``(start, stop)`` ranges of ``steps``, one per piece of at most ``PIECE_NODES`` nodes
+    (``weight(step)``: the nodes a step computes, its fused ones included); one range (one
+    function) when they fit in one piece.
 
     Every value computed before a cut and read after it is passed on (stored, returned,
     taken), which costs compile time, so the cuts go where the fewest values cross: among
-    all cuts leaving no piece longer than ``PIECE_STEPS``, the ones whose crossing values
-    (plus ``CUT_COST`` each) add up least (a sliding-window minimum over the steps, linear).
+    all cuts leaving no piece over ``PIECE_NODES``, the ones whose crossing values (plus
+    ``CUT_COST`` each) add up least (a sliding-window minimum over the steps, linear).
     ``reads(step)`` are the ids of the steps it reads; ``roots`` the ids the results read.
     """
     count = len(steps)
-    if count <= PIECE_STEPS:
+    upto = [0]  # upto[p]: the nodes of steps[:p]
+    for step in steps:
+        upto.append(upto[-1] + weight(step))
+    if upto[-1] <= PIECE_NODES:
         return ((0, count),)
     where = {id(s): k for k, s in enumerate(steps)}
     last = list(range(count))  # where each step's value is read last
@@ -69,8 +73,8 @@ def plan_cuts(steps: list, reads, roots) -> tuple[tuple[int, int], ...]:
     best, back = [0] * (count + 1), [0] * (count + 1)
     window: deque = deque([0])  # cut positions, their costs increasing
     for p in range(1, count + 1):
-        while window[0] < p - PIECE_STEPS:
-            window.popleft()
+        while upto[p] - upto[window[0]] > PIECE_NODES and window[0] < p - 1:
+            window.popleft()  # (a step heavier than a piece is a piece of its own)
         q = window[0]
         best[p], back[p] = best[q] + (crossing[q] + CUT_COST if q else 0), q
         cost = best[p] + crossing[p] + CUT_COST

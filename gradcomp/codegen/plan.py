@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ..ir import Node, Op, is_product, node_ids
-from .names import NameWalk
+from .names import NameWalk, fused_parts
 from .naming import display_names
 from .pieces import plan_cuts
 from .regions import Region, plan_regions, step_reads
@@ -168,7 +168,9 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
     row_blocks: list[RowBlock] = []
     if tiling is None:
         items, pieces = [], []
-        for start, stop in plan_cuts(steps, lambda n: step_reads(n, schedule), schedule.roots):
+        cuts = plan_cuts(steps, lambda n: step_reads(n, schedule), schedule.roots,
+                         lambda n: len(fused_parts(schedule, n)))
+        for start, stop in cuts:
             segment = plan_regions(steps[start:stop], schedule)
             pieces.append((len(items), len(items) + len(segment)))
             items += segment
