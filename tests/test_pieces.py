@@ -1,6 +1,7 @@
 """A long kernel compiled in pieces (codegen/pieces.py, runtime/pieces.py), against PyTorch
 autograd. The budgets are lowered so that small graphs (cheap to compile) need pieces."""
 
+import itertools
 import json
 import os
 import subprocess
@@ -154,32 +155,33 @@ def test_a_second_process_compiles_the_last_pieces(small_pieces, monkeypatch, tm
 
 def test_cuts_go_where_the_fewest_values_cross(monkeypatch):
     """Against every way of cutting small random graphs into pieces of at most 6 nodes."""
-    import itertools
-
     monkeypatch.setattr(pieces, "PIECE_NODES", 6)
     rng = np.random.default_rng(3)
     for _ in range(20):
-        count = int(rng.integers(6, 13))
-        steps = [object() for _ in range(count)]
-        weights = {id(s): int(rng.integers(1, 4)) for s in steps}
-        reads = {id(s): {id(steps[j]) for j in rng.integers(0, k, 2)} if k else set()
-                 for k, s in enumerate(steps)}
-        roots = {id(steps[-1]), id(steps[int(rng.integers(count))])}
+        _check_cuts(rng, int(rng.integers(6, 13)))
 
-        def crossing(p):  # values made before step p and read from p on (or by the results)
-            return sum(1 for q in steps[:p] if id(q) in roots or any(
-                id(q) in reads[id(r)] for r in steps[p:]))
 
-        def cost(cuts):
-            return sum(crossing(p) + pieces.CUT_COST for p in cuts)
+def _check_cuts(rng, count: int) -> None:
+    steps = [object() for _ in range(count)]
+    weights = {id(s): int(rng.integers(1, 4)) for s in steps}
+    reads = {id(s): {id(steps[j]) for j in rng.integers(0, k, 2)} if k else set()
+             for k, s in enumerate(steps)}
+    roots = {id(steps[-1]), id(steps[int(rng.integers(count))])}
 
-        def fits(start, stop):
-            return sum(weights[id(s)] for s in steps[start:stop]) <= 6
+    def crossing(p):  # values made before step p and read from p on (or by the results)
+        return sum(1 for q in steps[:p] if id(q) in roots or any(
+            id(q) in reads[id(r)] for r in steps[p:]))
 
-        best = min(cost(c) for n in range(count) for c in itertools.combinations(
-            range(1, count), n) if all(fits(a, b) for a, b in zip((0, *c), (*c, count))))
-        ranges = pieces.plan_cuts(steps, lambda s: reads[id(s)], roots, lambda s: weights[id(s)])
-        assert ranges[0][0] == 0 and ranges[-1][1] == count
-        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
-        assert all(start < stop and fits(start, stop) for start, stop in ranges)
-        assert cost([start for start, _ in ranges[1:]]) == best
+    def cost(cuts):
+        return sum(crossing(p) + pieces.CUT_COST for p in cuts)
+
+    def fits(start, stop):
+        return sum(weights[id(s)] for s in steps[start:stop]) <= 6
+
+    best = min(cost(c) for n in range(count) for c in itertools.combinations(
+        range(1, count), n) if all(fits(a, b) for a, b in itertools.pairwise((0, *c, count))))
+    ranges = pieces.plan_cuts(steps, lambda s: reads[id(s)], roots, lambda s: weights[id(s)])
+    assert ranges[0][0] == 0 and ranges[-1][1] == count
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    assert all(start < stop and fits(start, stop) for start, stop in ranges)
+    assert cost([start for start, _ in ranges[1:]]) == best

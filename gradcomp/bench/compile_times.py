@@ -232,10 +232,10 @@ def scaling(sizes: list[int], out_dir: str) -> int:
     """Chains of ``sizes`` ops, one fresh process each (cache empty): nodes of the graph and
     its gradient, seconds to build and to the first call (compiling in it), peak memory, and
     how much more each costs than the one before."""
-    lines = ["Chains of elementwise ops (sin, tanh, *, + alternating), one fresh process each, "
-             "compiling in the first call (kernel cache empty).", "",
-             "| ops | nodes | pieces | build (s) | first call (s) | total (s) | peak RSS | "
-             "nodes x | total x |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [("Chains of elementwise ops (sin, tanh, *, + alternating), one fresh process each, "
+              "compiling in the first call (kernel cache empty)."), "",
+             ("| ops | nodes | pieces | build (s) | first call (s) | total (s) | peak RSS | "
+              "nodes x | total x |"), "|---|---|---|---|---|---|---|---|---|"]
     rows, before = [], None
     for size in sizes:
         nodes, pieces, built, first, peak = child(SCALING_CHILD, [f"chain{size}"],

@@ -2,11 +2,11 @@
 
 Numba's compile time grows faster than a function's length (a chain of 1,000 elementwise ops
 took 4.8 s, of 2,000 10.9 s, of 20,000 more than 15 minutes). An untiled kernel computing
-more than ``PIECE_NODES`` nodes is cut, between steps, into pieces of at most that many, where
-the fewest values cross (``plan_cuts``); its regions are then grouped piece by piece. Each piece is
-an ``njit`` function of its own, compiled and cached on its own; the kernel itself is a plain
-Python function that calls them in order, passing on what a later piece reads. Every piece
-pays a few microseconds to be called, so small kernels stay one function.
+more than ``PIECE_NODES`` nodes is cut, between steps, into pieces of at most that many,
+where the fewest values cross (``plan_cuts``); its regions are then grouped piece by piece.
+Each piece is an ``njit`` function of its own, compiled and cached on its own; the kernel
+itself is a plain Python function that calls them in order, passing on what a later piece
+reads. Every piece pays a few microseconds to be called, so small kernels stay one function.
 
 What a piece takes and gives back is read off its printed body (Python's own ``ast``): its
 parameters are the names it reads that the kernel's parameters or an earlier piece
@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 from collections import deque
 from dataclasses import dataclass
-
 
 PIECE_NODES = 640  # nodes per piece at most (a step's own and those fused into it)
 CUT_COST = 16  # what one more piece costs, counted in values passed on
@@ -76,8 +75,8 @@ def plan_cuts(steps: list, reads, roots, weight) -> tuple[tuple[int, int], ...]:
         while upto[p] - upto[window[0]] > PIECE_NODES and window[0] < p - 1:
             window.popleft()  # (a step heavier than a piece is a piece of its own)
         q = window[0]
-        best[p], back[p] = best[q] + (crossing[q] + CUT_COST if q else 0), q
-        cost = best[p] + crossing[p] + CUT_COST
+        best[p], back[p] = _cost(best, crossing, q), q
+        cost = _cost(best, crossing, p)
         while window and _cost(best, crossing, window[-1]) >= cost:
             window.pop()
         window.append(p)
