@@ -104,6 +104,28 @@ def test_a_second_process_loads_every_piece_from_the_cache(tmp_path):
     assert runs[1]["value"] == runs[0]["value"]
 
 
+def test_two_processes_compiling_one_loss_in_pieces_into_one_cache_both_succeed(tmp_path):
+    script = textwrap.dedent(f"""
+        import numpy as np, gradcomp as gc
+        from gradcomp.codegen import pieces
+        pieces.PIECE_NODES = 80
+        x = gc.tensor("x", (16,))
+        v = x
+        for k in range({STEPS}):
+            v = [gc.sin(v), gc.tanh(v), v * x, v + x][k % 4]
+        fn = gc.compile(gc.sum(v), block=True)
+        value, grads = fn(x=np.linspace(-1, 1, 16))
+        assert len(fn.kernel.pieces) >= 3
+        print(repr(value), repr(float(grads["x"].sum())))
+    """)
+    env = dict(os.environ, GRADCOMP_CACHE_DIR=str(tmp_path / "cache"))
+    runs = [subprocess.Popen([sys.executable, "-c", script], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [run.communicate() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+    assert outputs[0][0] == outputs[1][0] and outputs[0][0].strip()
+
+
 def test_pieces_take_what_earlier_ones_define_and_give_what_later_ones_read():
     bodies = [
         ["a = x + 1.0", "s = 0.0", "for i0 in range(n):", "    s += a[i0]", "unused = 2.0"],
