@@ -19,6 +19,17 @@ from gradcomp.codegen.pieces import driver_lines, link_pieces
 from gradcomp.errors import GradcompError
 
 STEPS = 96
+CHAIN = textwrap.dedent(f"""
+    import numpy as np, gradcomp as gc
+    from gradcomp.codegen import pieces
+    pieces.PIECE_NODES = 80
+    x = gc.tensor("x", (16,))
+    v = x
+    for k in range({STEPS}):
+        v = [gc.sin(v), gc.tanh(v), v * x, v + x][k % 4]
+    fn = gc.compile(gc.sum(v), block=True)
+    value, grads = fn(x=np.linspace(-1, 1, 16))
+""")  # a process compiling a chain in pieces (the budget lowered) and calling it once
 
 
 @pytest.fixture
@@ -78,20 +89,12 @@ def test_the_first_piece_checks_the_call(small_pieces):
 
 
 def test_a_second_process_loads_every_piece_from_the_cache(tmp_path):
-    script = textwrap.dedent(f"""
-        import json, numpy as np, gradcomp as gc
-        from gradcomp.codegen import pieces
-        pieces.PIECE_NODES = 80
-        x = gc.tensor("x", (16,))
-        v = x
-        for k in range({STEPS}):
-            v = [gc.sin(v), gc.tanh(v), v * x, v + x][k % 4]
-        fn = gc.compile(gc.sum(v), block=True)
-        value, grads = fn(x=np.linspace(-1, 1, 16))
+    script = CHAIN + textwrap.dedent("""
+        import json
         stats = fn.kernel.stats
-        print(json.dumps({{"pieces": len(fn.kernel.pieces), "value": value,
+        print(json.dumps({"pieces": len(fn.kernel.pieces), "value": value,
                           "hits": sum(stats.cache_hits.values()),
-                          "misses": sum(stats.cache_misses.values())}}))
+                          "misses": sum(stats.cache_misses.values())}))
     """)
     env = dict(os.environ, GRADCOMP_CACHE_DIR=str(tmp_path / "cache"))
     runs = [json.loads(subprocess.run([sys.executable, "-c", script], env=env, check=True,
@@ -105,16 +108,7 @@ def test_a_second_process_loads_every_piece_from_the_cache(tmp_path):
 
 
 def test_two_processes_compiling_one_loss_in_pieces_into_one_cache_both_succeed(tmp_path):
-    script = textwrap.dedent(f"""
-        import numpy as np, gradcomp as gc
-        from gradcomp.codegen import pieces
-        pieces.PIECE_NODES = 80
-        x = gc.tensor("x", (16,))
-        v = x
-        for k in range({STEPS}):
-            v = [gc.sin(v), gc.tanh(v), v * x, v + x][k % 4]
-        fn = gc.compile(gc.sum(v), block=True)
-        value, grads = fn(x=np.linspace(-1, 1, 16))
+    script = CHAIN + textwrap.dedent("""
         assert len(fn.kernel.pieces) >= 3
         print(repr(value), repr(float(grads["x"].sum())))
     """)

@@ -8,9 +8,10 @@ processes on the now warm cache time their first call, blocking and in the backg
 resident memory is the child's own (``ru_maxrss``). JAX ``jit(value_and_grad)`` of the same
 loss, ``torch.compile`` of it followed by its first ``autograd.grad`` (Inductor's cache
 empty), and PyTensor's ``function`` of the loss and its gradient in Numba mode (its compile
-dir empty), each with its first call, are timed in fresh processes where installed. Losses: the window classifier, tanh
-MLPs of width 32 and 1 or 8 layers, and chains of 60, 200 and 2,000 elementwise ops (sin,
-tanh, *, + alternating; the peers not on the last, which took JAX more than 5 minutes).
+dir empty), each with its first call, are timed in fresh processes where installed. Losses:
+the window classifier, tanh MLPs of width 32 and 1 or 8 layers, and chains of 60, 200 and
+2,000 elementwise ops (sin, tanh, *, + alternating; the peers not on the last, which took JAX
+more than 5 minutes).
 
 ``scaling`` times chains of growing length once each (``compile_scaling.md``).
 

@@ -143,7 +143,8 @@ def _pieces_module(plan: Plan, scope: Scope, head, prologue, dt, rows, names, re
     for k, (piece, body, (start, stop)) in enumerate(zip(pieces, bodies, plan.pieces)):
         what = "checks the call, then " if k == 0 else ""
         first, last = sum(counts[:start]) + 1, sum(counts[:stop])
-        doc = f'    """Piece {k + 1} of {len(pieces)}: {what}steps {first}-{last} of {sum(counts)}."""'
+        doc = (f'    """Piece {k + 1} of {len(pieces)}: {what}steps {first}-{last} of '
+               f'{sum(counts)}."""')
         parts.append([JIT, *wrapped(f"def {piece.function}(", list(piece.params), "):"), doc,
                       *_indented(body),
                       *_indented([_return(list(piece.returns))] if k < len(pieces) - 1 else [])])

@@ -121,7 +121,8 @@ class Helper:
         order = sorted(chain.guessed(types).items(), reverse=True)
         (claims / "work.pickle").write_bytes(pickle.dumps(
             (chain.source_path, [(k, chain.pieces[k].function, args) for k, args in order])))
-        code = "import sys; from gradcomp.runtime.pieces import helper_main; helper_main(sys.argv[1])"
+        code = ("import sys; from gradcomp.runtime.pieces import helper_main; "
+                "helper_main(sys.argv[1])")
         process = subprocess.Popen(
             [sys.executable, "-c", code, str(claims)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
