@@ -126,7 +126,7 @@ def test_pieces_take_what_earlier_ones_define_and_give_what_later_ones_read():
         ["s += a[0]"],  # s: started by piece 1, added to here
         ["b = a * 2.0", "for i0 in range(n):", "    b[i0] += s", "return s, b"],
     ]
-    pieces_ = link_pieces("f", ["x", "n"], bodies)
+    pieces_, _ = link_pieces("f", ["x", "n"], bodies)
     first, second, third = pieces_
     assert (first.params, first.returns) == (("x", "n"), ("a", "s"))
     assert (second.params, second.returns) == (("a", "s"), ("s",))

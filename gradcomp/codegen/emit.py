@@ -20,7 +20,7 @@ from ..ir import FLOAT, Node, describe
 from ..version import __version__
 from .entry import binding_lines, entry_lines, wrapped
 from .naming import HELPERS, HELPERS_VERSION
-from .pieces import Piece, driver_lines, link_pieces, names_in
+from .pieces import Piece, driver_lines, link_pieces
 from .plan import Plan, Result, Stages, make_plan
 from .regions import Region
 from .rows import scatter_lines, setup_lines
@@ -132,12 +132,9 @@ def _pieces_module(plan: Plan, scope: Scope, head, prologue, dt, rows, names, re
         body = steps_lines(plan, scope, plan.steps[start:stop], "")
         if k == len(plan.pieces) - 1:
             body += results_lines(plan, scope, rows) + [_return(returns)]
-        if k == 0:
-            body = prologue + body
-        elif "dt" in names_in(body)[0]:  # each piece reads the dtype from an array it takes
-            body = [dt] + body
-        bodies.append(body)
-    pieces = link_pieces(plan.function, names, bodies)
+        bodies.append(prologue + body if k == 0 else body)
+    # each later piece that needs the dtype reads it from an array it takes
+    pieces, bodies = link_pieces(plan.function, names, bodies, prelude=dt)
     counts = [len(s.members) if isinstance(s, Region) else 1 for s in plan.steps]
     parts = [driver_lines(plan.function, names, pieces, wrapped)]
     for k, (piece, body, (start, stop)) in enumerate(zip(pieces, bodies, plan.pieces)):

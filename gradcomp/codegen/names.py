@@ -40,7 +40,7 @@ class NameWalk:
         self.temps: dict[int, str] = {}
         self.region_scalars: dict[int, str] = {}
         self.region_loads: dict[int, tuple] = {}
-        self.saved: dict[int, tuple[str, int]] = {}
+        self.saved: dict[int, tuple[str, str, int]] = {}
         self.saved_blocks: dict[int, tuple[str, str, int]] = {}
         self.scalar_copies: list[tuple[str, Node]] = []
         for node in schedule.order:
@@ -125,8 +125,9 @@ class NameWalk:
         columns = [m for m in members if id(m) in out and kept(m)]
         if len(columns) > 1:
             block = self.fresh("saved")
-            self.saved_blocks[id(region)] = (block, self.fresh(block + "_row"), len(columns))
-            self.saved.update({id(m): (block, k) for k, m in enumerate(columns)})
+            row = self.fresh(block + "_row")
+            self.saved_blocks[id(region)] = (block, row, len(columns))
+            self.saved.update({id(m): (block, row, k) for k, m in enumerate(columns)})
         self.region_loads[id(region)] = tuple(
             (n, self.fresh(self.names[id(n)] + "_i")) for n in _loaded(self.schedule, region))
 

@@ -91,27 +91,36 @@ def _cost(best, crossing, q: int) -> int:
     return best[q] + (crossing[q] + CUT_COST if q else 0)
 
 
-def link_pieces(function: str, params: list[str], bodies: list[list[str]]) -> tuple[Piece, ...]:
-    """Each piece's name, parameters and returned names; ``bodies`` are the pieces' lines in
-    order (the last ending in the kernel's own return), ``params`` the kernel's parameters.
-    Parameters and returns come in the order the kernel defines them."""
-    reads, assigns = zip(*(names_in(body) for body in bodies))
+def link_pieces(function: str, params: list[str], bodies: list[list[str]], prelude: str = ""):
+    """Each piece's name, parameters and returned names, and the pieces' lines; ``bodies``
+    are their lines in order (the last ending in the kernel's own return), ``params`` the
+    kernel's parameters. ``prelude`` (``dt = x.dtype``) goes first in every later piece that
+    reads the name it assigns. Parameters and returns come in the order the kernel defines
+    them; each body is parsed once."""
+    flows, lines = [], []
+    head = names_in([prelude]) if prelude else None
+    for k, body in enumerate(bodies):
+        reads, stored, made = names_in(body)
+        if k and head is not None and head[1][0] in reads:
+            reads = (reads - set(head[1])) | head[0]
+            body = [prelude, *body]
+        flows.append((reads, stored, made))
+        lines.append(body)
     order = {name: k for k, name in enumerate(params)}
-    for assigned in assigns:
+    for _, assigned, _ in flows:
         for name in assigned:
             order.setdefault(name, len(order))
     defined, takes = set(params), []
-    for read, assigned in zip(reads, assigns):
+    for read, assigned, _ in flows:
         takes.append(sorted(read & defined, key=order.get))
         defined |= set(assigned)
     pieces = []
-    for k, assigned in enumerate(assigns):
+    for k, (_, assigned, made) in enumerate(flows):
         later = set().union(*takes[k + 1:])
         gives = [name for name in assigned if name in later]
-        made = _made(bodies[k])
         pieces.append(Piece(f"{function}_piece_{k + 1}", tuple(takes[k]), tuple(gives),
                             tuple(made.get(name, "") for name in gives)))
-    return tuple(pieces)
+    return tuple(pieces), lines
 
 
 def driver_lines(function: str, params: list[str], pieces: tuple[Piece, ...], wrap) -> list[str]:
@@ -134,32 +143,13 @@ def driver_lines(function: str, params: list[str], pieces: tuple[Piece, ...], wr
     return lines
 
 
-def names_in(body: list[str]) -> tuple[set[str], list[str]]:
+def names_in(body: list[str]) -> tuple[set[str], list[str], dict[str, str]]:
     """The names a piece's body reads before assigning them (from outside it, or a sum an
-    earlier piece started), and the names it assigns."""
+    earlier piece started), the names it assigns, in the order it first does, and what the
+    first assignment of each makes (``_Flow.made``)."""
     flow = _Flow()
     flow.visit(ast.parse("\n".join(body)))
-    return flow.reads, list(flow.stored)
-
-
-def _made(body: list[str]) -> dict[str, str]:
-    """What the first assignment of each name makes: ``np.empty((...), dt)`` an array of
-    that many dims, a float constant a float, ``a.shape[k]`` an int."""
-    made: dict[str, str] = {}
-    for node in ast.walk(ast.parse("\n".join(body))):
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)):
-            continue
-        value, kind = node.value, ""
-        if isinstance(value, ast.Call) and ast.unparse(value.func) == "np.empty" \
-                and value.args and isinstance(value.args[0], ast.Tuple):
-            kind = f"array {len(value.args[0].elts)}"
-        elif isinstance(value, ast.Constant) and isinstance(value.value, float):
-            kind = "float"
-        elif isinstance(value, ast.Subscript) and ast.unparse(value.value).endswith(".shape"):
-            kind = "int"
-        made.setdefault(node.targets[0].id, kind)
-    return made
+    return flow.reads, list(flow.stored), flow.made
 
 
 class _Flow(ast.NodeVisitor):
@@ -168,6 +158,9 @@ class _Flow(ast.NodeVisitor):
     def __init__(self):
         self.reads: set[str] = set()
         self.stored: dict[str, None] = {}  # in the order first stored
+        # what the first plain assignment of a name makes: ``np.empty((...), dt)`` an
+        # "array N" of that many dims, a float constant a "float", ``a.shape[k]`` an "int"
+        self.made: dict[str, str] = {}
 
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
@@ -180,6 +173,8 @@ class _Flow(ast.NodeVisitor):
         self.visit(node.value)
         for target in node.targets:
             self.visit(target)
+        if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            self.made.setdefault(node.targets[0].id, _kind(node.value))
 
     def visit_For(self, node: ast.For) -> None:
         self.visit(node.iter)
@@ -192,3 +187,14 @@ class _Flow(ast.NodeVisitor):
         if isinstance(node.target, ast.Name):  # read, then stored
             self.visit_Name(ast.Name(node.target.id, ast.Load()))
         self.visit(node.target)
+
+
+def _kind(value: ast.expr) -> str:
+    if isinstance(value, ast.Call) and ast.unparse(value.func) == "np.empty" \
+            and value.args and isinstance(value.args[0], ast.Tuple):
+        return f"array {len(value.args[0].elts)}"
+    if isinstance(value, ast.Constant) and isinstance(value.value, float):
+        return "float"
+    if isinstance(value, ast.Subscript) and ast.unparse(value.value).endswith(".shape"):
+        return "int"
+    return ""

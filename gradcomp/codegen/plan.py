@@ -93,7 +93,7 @@ class Plan:
     row_blocks: tuple[RowBlock, ...]
     region_scalars: Mapping[int, str]  # a region's stored steps: the scalar in its loop
     region_loads: Mapping[int, tuple]  # region id -> (node, scalar) read once per element
-    saved: Mapping[int, tuple[str, int]]  # a step kept for later regions: (block, column)
+    saved: Mapping[int, tuple[str, str, int]]  # kept for later regions: (block, row, column)
     saved_blocks: Mapping[int, tuple[str, str, int]]  # region id -> (block, row, columns)
     tile: TileNames | None
     scalar_copies: tuple[tuple[str, Node], ...]  # scalar results given a variable of their own

@@ -77,7 +77,7 @@ def access(plan, scope: Scope, node: Node, loop_vars: list[str], loop_shape: tup
         for j, d in enumerate(node.shape)
     ]
     if id(node) in plan.saved:  # a column of an earlier region's saved block
-        block, column = plan.saved[id(node)]
+        block, _, column = plan.saved[id(node)]
         index.append(str(column))
         name = block
     return f"{name}[{', '.join(index)}]"

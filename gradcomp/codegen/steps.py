@@ -86,7 +86,7 @@ def _region_lines(plan, scope: Scope, region: Region, label: str, section):
     stored = plan.region_scalars
     names = scope.names
     block = plan.saved_blocks.get(id(region))
-    saved = [m for m in members if id(m) in plan.saved and block]
+    saved = [m for m in members if id(m) in plan.saved]  # (only a region with a block)
     lines = [""] + _wrapped_comment(
         f"one loop over {shape_text(scope, region.shape)} for the {len(members)} steps below, "
         "each a scalar; stored: " + (", ".join(
@@ -120,8 +120,8 @@ def _region_lines(plan, scope: Scope, region: Region, label: str, section):
             continue
         scalar = stored.get(id(m), names[id(m)])
         inner.append(f"{scalar} = {value_expr(plan, inner_scope, m, loop_vars, region.shape)}")
-        if id(m) in plan.saved and block:
-            inner.append(f"{block[1]}[{plan.saved[id(m)][1]}] = {scalar}")
+        if id(m) in plan.saved:
+            inner.append(f"{block[1]}[{plan.saved[id(m)][2]}] = {scalar}")
         elif id(m) in stored:
             inner.append(f"{names[id(m)]}[{index}] = {scalar}")
     pad = "    " * len(loop_vars)
@@ -131,13 +131,12 @@ def _region_lines(plan, scope: Scope, region: Region, label: str, section):
 def _load_lines(plan, scope: Scope, loads, loop_vars, shape) -> list[str]:
     """The top of a region's loop body: each array it reads, read once; an earlier region's
     saved columns through that block's row of this element."""
-    lines, rows = [], {}
+    lines, rows = [], set()
     for node, scalar in loads:
         if id(node) in plan.saved and len(node.shape) == len(shape):
-            block, column = plan.saved[id(node)]
-            row = next(r for b, r, _ in plan.saved_blocks.values() if b == block)
+            block, row, column = plan.saved[id(node)]
             if block not in rows:
-                rows[block] = row
+                rows.add(block)
                 lines.append(f"{row} = {block}[{', '.join(loop_vars)}]  # {block}'s row here")
             lines.append(f"{scalar} = {row}[{column}]  # {scope.names[id(node)]}")
         else:
