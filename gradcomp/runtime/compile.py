@@ -49,7 +49,8 @@ def compile_types(dispatcher, types: tuple) -> None:
     """
     for _ in range(MAX_REPAIRS):
         try:
-            dispatcher.compile(types)
+            if not load_cached(dispatcher, types):
+                dispatcher.compile(types)
             return
         except Exception as error:  # noqa: BLE001 - re-raised unless it is a damaged cache
             damaged, stale = _cache_files_in(error.__traceback__)
@@ -60,6 +61,37 @@ def compile_types(dispatcher, types: tuple) -> None:
             for path in damaged + stale:
                 path.unlink(missing_ok=True)
     dispatcher.compile(types)
+
+
+def load_cached(dispatcher, types: tuple) -> bool:
+    """Install the machine code Numba has cached for ``types``, if it has it (True).
+
+    ``Dispatcher.compile`` does the same, but first refreshes Numba's target context: that
+    imports and registers every implementation Numba has, 0.3 s in a fresh process and nearly
+    all of a warm first call, and only compiling needs it. Loading needs Numba's runtime (for
+    the arrays a kernel makes), started here. A later compile in the process refreshes as
+    usual: Numba's compiler does it itself. This uses the private half of Numba's cache API;
+    a dispatcher without it (a chain of pieces, another Numba) returns False and compiles.
+    """
+    load = getattr(getattr(dispatcher, "_cache", None), "_load_overload", None)
+    if load is None or not hasattr(dispatcher, "_cache_hits"):
+        return False
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.core.runtime import rtsys
+
+    with global_compiler_lock:  # (as in Dispatcher.compile: LLVM is not thread-safe)
+        if types in dispatcher.overloads:  # (another kernel of the same module loaded it)
+            return True
+        context = dispatcher.targetctx
+        rtsys.initialize(context)
+        result = load(types, context)
+        if result is None:
+            return False
+        dispatcher._cache_hits[types] += 1
+        if not result.objectmode:
+            context.insert_user_function(result.entry_point, result.fndesc, [result.library])
+        dispatcher.add_overload(result)
+    return True
 
 
 def _cache_files_in(traceback) -> tuple[list[Path], list[Path]]:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from numba.core import types as nbtypes
 
+from .compile import load_cached, load_module
+
 HELPER_PIECES = 2  # a kernel of this many pieces or more is compiled by two processes
 
 
@@ -75,7 +77,8 @@ class PieceChain:
                     helper.wait()  # it has the rest: they come from the cache now
                     helper = None
                 args = tuple(known[name] for name in piece.params)
-                dispatcher.compile(args)
+                if not load_cached(dispatcher, args):
+                    dispatcher.compile(args)
                 returned = dispatcher.overloads[args].signature.return_type
                 known.update(zip(piece.returns, returned.types))
         finally:
@@ -152,8 +155,6 @@ def claim(claims: Path, k: int) -> bool:
 def helper_main(claims: str) -> None:
     """The second process's work: load the module, compile the pieces it is given, last
     first, for as long as it can claim them."""
-    from .compile import load_module
-
     folder = Path(claims)
     path, work = pickle.loads((folder / "work.pickle").read_bytes())
     module = load_module(Path(path).read_text(encoding="utf-8"))
