@@ -24,9 +24,9 @@ HELPERS_VERSION = hashlib.sha256(b"".join(
     (_RUNTIME / name).read_bytes() for name in ("helpers.py", "blas.py"))).hexdigest()[:12]
 
 # What generated modules import from gradcomp.runtime.helpers.
-HELPERS = ("CallRejected", "dot", "dot_add", "dot_into", "gather_rows", "in_range", "matmul",
-           "matmul_add", "matmul_into", "overlaps", "pick_columns", "row_slots", "scatter_rows",
-           "tanh", "unpick_columns")
+HELPERS = ("CallRejected", "dot", "dot_add", "dot_into", "empty", "gather_rows", "in_range",
+           "matmul", "matmul_add", "matmul_into", "overlaps", "pick_columns", "ravel", "reshape",
+           "row_slots", "scatter_rows", "tanh", "unpick_columns")
 RESERVED = frozenset(
     set(keyword.kwlist)
     | set(keyword.softkwlist)

@@ -18,6 +18,7 @@ from .scope import (
     flat_index,
     helper_int,
     loops,
+    reshaped,
     shape_text,
     tuple_text,
     value_expr,
@@ -98,10 +99,10 @@ def _batched_matmul_lines(plan, scope: Scope, node: Node, name: str) -> list[str
         rows = count(scope, a.shape[:-1])
         a_rows = tuple_text([rows, dim(scope, a.shape[-1])])
         out_rows = tuple_text([rows] + [dim(scope, d) for d in b.shape[1:]])
-        return lines + [f"{helper}_into({var(plan, scope, a)}.reshape({a_rows}), "
-                        f"{_operand(plan, scope, b)}, {name}.reshape({out_rows}))"]
+        return lines + [f"{helper}_into({reshaped(var(plan, scope, a), a_rows)}, "
+                        f"{_operand(plan, scope, b)}, {reshaped(name, out_rows)})"]
     batch = count(scope, a.shape[:-2])
-    views = [f"{text}.reshape({tuple_text([batch] + [dim(scope, d) for d in x.shape[-2:]])})"
+    views = [reshaped(text, tuple_text([batch] + [dim(scope, d) for d in x.shape[-2:]]))
              for x, text in ((a, var(plan, scope, a)), (b, var(plan, scope, b)), (node, name))]
     return lines + [f"for i0 in range({batch}):  # one product per batch element",
                     f"    matmul_into({views[0]}[i0], {views[1]}[i0], {views[2]}[i0])"]
@@ -112,7 +113,7 @@ def _flat_rows(plan, scope: Scope, node: Node) -> str:
     name = var(plan, scope, node)
     if node.ndim == 2:
         return name
-    return f"{name}.reshape(({dim(scope, node.shape[0])}, {count(scope, node.shape[1:])}))"
+    return reshaped(name, f"({dim(scope, node.shape[0])}, {count(scope, node.shape[1:])})")
 
 
 def take_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
@@ -123,7 +124,7 @@ def take_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
     gathered = (f"gather_rows({_flat_rows(plan, scope, table)}, "
                 f"{flat_index(plan, scope, index)})")
     if node.ndim != 2 or index.ndim != 1:
-        gathered += f".reshape({shape_text(scope, node.shape)})"
+        gathered = reshaped(gathered, shape_text(scope, node.shape))
     return [f"{name} = {gathered}"]
 
 
@@ -132,9 +133,9 @@ def scatter_add_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
     width = count(scope, node.shape[1:])
     lines = [] if accumulates(plan, scope, node) else alloc_lines(  # (else zeroed before)
         plan, scope, node, name, "0.0")
-    values_2d = f"{var(plan, scope, values)}.reshape(({count(scope, index.shape)}, {width}))"
+    values_2d = reshaped(var(plan, scope, values), f"({count(scope, index.shape)}, {width})")
     target = name if node.ndim == 2 else \
-        f"{name}.reshape(({dim(scope, node.shape[0])}, {width}))"
+        reshaped(name, f"({dim(scope, node.shape[0])}, {width})")
     return lines + [f"scatter_rows({target}, {flat_index(plan, scope, index)}, {values_2d})"]
 
 
@@ -143,8 +144,8 @@ def reshape_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:
     if node.args[0].ndim == 0:
         return alloc_lines(plan, scope, node, name, x)
     if node.ndim == 0:
-        return [f"{name} = {x}.ravel()[0]"]
-    return [f"{name} = {x}.reshape({shape_text(scope, node.shape)})"]
+        return [f"{name} = ravel({x})[0]"]
+    return [f"{name} = {reshaped(x, shape_text(scope, node.shape))}"]
 
 
 def transpose_lines(plan, scope: Scope, node: Node, name: str) -> list[str]:

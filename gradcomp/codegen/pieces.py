@@ -158,7 +158,7 @@ class _Flow(ast.NodeVisitor):
     def __init__(self):
         self.reads: set[str] = set()
         self.stored: dict[str, None] = {}  # in the order first stored
-        # what the first plain assignment of a name makes: ``np.empty((...), dt)`` an
+        # what the first plain assignment of a name makes: ``empty((...), dt)`` an
         # "array N" of that many dims, a float constant a "float", ``a.shape[k]`` an "int"
         self.made: dict[str, str] = {}
 
@@ -190,7 +190,7 @@ class _Flow(ast.NodeVisitor):
 
 
 def _kind(value: ast.expr) -> str:
-    if isinstance(value, ast.Call) and ast.unparse(value.func) == "np.empty" \
+    if isinstance(value, ast.Call) and ast.unparse(value.func) == "empty" \
             and value.args and isinstance(value.args[0], ast.Tuple):
         return f"array {len(value.args[0].elts)}"
     if isinstance(value, ast.Constant) and isinstance(value.value, float):

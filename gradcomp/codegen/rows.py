@@ -11,7 +11,18 @@ the tiles, let the product that gives the lookups' adjoint write straight into t
 from __future__ import annotations
 
 from ..ir import Op
-from .scope import Scope, count, dim, fill_lines, flat_index, shape_text, shown, var
+from .scope import (
+    Scope,
+    count,
+    dim,
+    fill_lines,
+    flat_index,
+    new_array,
+    reshaped,
+    shape_text,
+    shown,
+    var,
+)
 
 
 def setup_lines(plan, scope: Scope, block) -> list[str]:
@@ -29,13 +40,13 @@ def setup_lines(plan, scope: Scope, block) -> list[str]:
             "", head, "# one row per lookup, in lookup order, not summed (a row looked up "
             "twice comes", "# twice); nothing of size V is touched",
             f"{block.index} = {joined}" + (".copy()" if len(lookups) == 1 else ""),
-            f"{block.rows} = np.empty(({total}, {width}), dt)",
+            f"{block.rows} = {new_array(f'({total}, {width})')}",
         ]
     return [
         "", head + " the looked-up rows,",
         "# each with the sum of its lookups' adjoints; nothing of size V is touched",
         f"{block.slot}, {block.index} = row_slots({joined})",
-        f"{block.rows} = np.empty(({block.index}.shape[0], {width}), dt)",
+        f"{block.rows} = {new_array(f'({block.index}.shape[0], {width})')}",
         *fill_lines(block.rows, [f"{block.index}.shape[0]", width], "0.0"),
     ]
 
@@ -74,8 +85,8 @@ def row_targets(plan, scope: Scope) -> dict[int, str]:
                 product = product.args[0]
             if product.op is Op.MATMUL and product.ndim == 2 and all(
                     u is term for u in users[id(term.args[0])]):
-                targets[id(product)] = (f"{block.rows}[{first}:{last}]"
-                                        f".reshape({shape_text(scope, product.shape)})")
+                targets[id(product)] = reshaped(f"{block.rows}[{first}:{last}]",
+                                                shape_text(scope, product.shape))
     return targets
 
 
@@ -89,7 +100,7 @@ def scatter_lines(plan, scope: Scope, block) -> list[str]:
         lines.append(f"# this tile's lookups, {how} into their rows of {block.rows}")
     for term, n, (first, last) in _term_spans(scope, block):
         values = term.args[0]
-        values_2d = f"{var(plan, scope, values)}.reshape(({n}, {width}))"
+        values_2d = reshaped(var(plan, scope, values), f"({n}, {width})")
         if block.slot is not None:
             part = block.slot if len(block.terms) == 1 and scope.tile is None else \
                 f"{block.slot}[{first}:{last}]"

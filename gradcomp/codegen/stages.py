@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from ..ir import Node, Op
 from .rows import row_targets, scatter_lines, setup_lines
-from .scope import Scope, alloc_lines, shape_text, tuple_text
+from .scope import Scope, alloc_lines, new_array, shape_text, tuple_text
 from .steps import results_lines, steps_lines
 from .tiling import POST, PRE, ROW, SUM, TILE_ROWS
 
@@ -84,7 +84,7 @@ def _start_sum_lines(plan, scope: Scope, node: Node) -> list[str]:
     name = scope.names[id(node)]
     if node.op is Op.MATMUL:  # the first tile writes it (op_lines.matmul_lines)
         return [] if id(node) in plan.buffers else [
-            f"{name} = np.empty({shape_text(scope, node.shape)}, dt)"]
+            f"{name} = {new_array(shape_text(scope, node.shape))}"]
     if node.ndim == 0:
         return [f"{name} = 0.0"]
     return alloc_lines(plan, scope, node, name, "0.0")

@@ -17,7 +17,18 @@ from .names import fused_parts
 from .op_lines import OP_LINES
 from .printer import print_scalar
 from .regions import Region
-from .scope import Scope, access, dim, loops, shape_text, shown, value_expr, var
+from .scope import (
+    Scope,
+    access,
+    dim,
+    loops,
+    new_array,
+    shape_text,
+    shown,
+    tuple_text,
+    value_expr,
+    var,
+)
 
 
 def steps_lines(plan, scope: Scope, items, label: str) -> list[str]:
@@ -98,13 +109,13 @@ def _region_lines(plan, scope: Scope, region: Region, label: str, section):
         if id(m) in region.sums:
             lines.append(f"{names[id(m)]} = 0.0")
         elif id(m) in stored and id(m) not in plan.buffers and id(m) not in plan.saved:
-            lines.append(f"{names[id(m)]} = np.empty({shape_text(scope, m.shape)}, dt)")
+            lines.append(f"{names[id(m)]} = {new_array(shape_text(scope, m.shape))}")
     loop_vars, heads = loops(scope, region.shape)
     index = ", ".join(loop_vars)
     inner: list[str] = []
     if block:
         extents = [dim(scope, d) for d in region.shape] + [str(block[2])]
-        lines.append(f"{block[0]} = np.empty(({', '.join(extents)}), dt)")
+        lines.append(f"{block[0]} = {new_array(tuple_text(extents))}")
         inner.append(f"{block[1]} = {block[0]}[{index}]  # this element's saved columns")
     loads = plan.region_loads.get(id(region), ())
     inner += _load_lines(plan, scope, loads, loop_vars, region.shape)

@@ -147,6 +147,27 @@ def overlaps(starts, sizes, buffers):
     return False
 
 
+# A kernel makes and reshapes its arrays through these rather than with NumPy's own: those are
+# Numba overloads typed and compiled anew in every process that compiles a kernel (about 0.2 s
+# each), where these come from Numba's cache like every helper.
+@numba.njit(**JIT)
+def empty(shape, dtype):
+    """``np.empty(shape, dtype)``."""
+    return np.empty(shape, dtype)
+
+
+@numba.njit(**JIT)
+def reshape(a, shape):
+    """``a.reshape(shape)``: a view of a C-contiguous array."""
+    return a.reshape(shape)
+
+
+@numba.njit(**JIT)
+def ravel(a):
+    """``a.ravel()``: a 1-D view of a C-contiguous array."""
+    return a.ravel()
+
+
 @numba.njit(**JIT)
 def matmul(a, b):
     """``a @ b`` for 2-D arrays, by BLAS."""
