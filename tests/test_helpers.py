@@ -4,7 +4,7 @@ import numba
 import numpy as np
 import pytest
 
-from gradcomp.runtime.helpers import row_slots, tanh
+from gradcomp.runtime.helpers import empty, ravel, reshape, row_slots, tanh
 
 pytestmark = pytest.mark.jit
 
@@ -87,3 +87,21 @@ def test_gather_rows_matches_fancy_indexing(vocab, width, lookups):
     table = rng.standard_normal((vocab, width)).astype(np.float32)
     index = rng.integers(0, vocab, lookups)
     np.testing.assert_array_equal(gather_rows(table, index), table[index])
+
+
+@numba.njit
+def _shapes(n, dt):
+    a, b = empty((n, 100), dt), empty((n, 7), dt)
+    c = reshape(ravel(a), (n * 50, 2))  # a view of a: written through it
+    c[0, 1] = 3.0
+    return a, b, reshape(b, (7, n)).shape
+
+
+def test_shape_helpers_serve_every_width_with_one_specialisation():
+    a, b, shape = _shapes(3, np.dtype(np.float64))
+    assert a.shape == (3, 100) and b.shape == (3, 7) and shape == (7, 3)
+    assert a[0, 1] == 3.0
+    # the literal widths 100 and 7 were compiled as plain ints: one signature serves both
+    assert all(isinstance(sig[0], numba.types.UniTuple) for sig in empty.signatures)
+    assert all(not isinstance(t, numba.types.Literal) for sig in reshape.signatures
+               for t in sig[1])

@@ -14,6 +14,7 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic, overload
 
 from .blas import JIT, gemm
@@ -147,22 +148,37 @@ def overlaps(starts, sizes, buffers):
     return False
 
 
+class _PlainTypes(CPUDispatcher):
+    """A dispatcher that compiles for the plain types of its arguments: the 100 of a shape
+    ``(B_tile, 100)`` is typed as the literal 100, which would make one specialisation (and
+    one compile) per width; as an int64 one serves them all."""
+
+    def get_call_template(self, args, kws):
+        return super().get_call_template(tuple(types.unliteral(a) for a in args), kws)
+
+
+def _shape_helper(function):
+    dispatcher = numba.njit(**JIT)(function)
+    dispatcher.__class__ = _PlainTypes  # (as njit made it, typed as above)
+    return dispatcher
+
+
 # A kernel makes and reshapes its arrays through these rather than with NumPy's own: those are
 # Numba overloads typed and compiled anew in every process that compiles a kernel (about 0.2 s
 # each), where these come from Numba's cache like every helper.
-@numba.njit(**JIT)
+@_shape_helper
 def empty(shape, dtype):
     """``np.empty(shape, dtype)``."""
     return np.empty(shape, dtype)
 
 
-@numba.njit(**JIT)
+@_shape_helper
 def reshape(a, shape):
     """``a.reshape(shape)``: a view of a C-contiguous array."""
     return a.reshape(shape)
 
 
-@numba.njit(**JIT)
+@_shape_helper
 def ravel(a):
     """``a.ravel()``: a 1-D view of a C-contiguous array."""
     return a.ravel()
