@@ -16,8 +16,8 @@ if __name__ == "__main__":
     parser.add_argument("--losses", nargs="*", default=LOSSES)
     parser.add_argument("--out-dir", default="benchmarks/results")
     parser.add_argument("--scaling", nargs="*", type=int,
-                        help="only chains of these many ops, one process each")
+                        help="only chains of these many ops (median of --repeats each)")
     args = parser.parse_args()
     if args.scaling:
-        sys.exit(scaling(args.scaling, args.out_dir))
+        sys.exit(scaling(args.scaling, args.out_dir, args.repeats))
     sys.exit(main(args.repeats, args.losses, args.out_dir))

@@ -13,7 +13,7 @@ the window classifier, tanh MLPs of width 32 and 1 or 8 layers, and chains of 60
 2,000 elementwise ops (sin, tanh, *, + alternating; the peers not on the last, which took JAX
 more than 5 minutes).
 
-``scaling`` times chains of growing length once each (``compile_scaling.md``).
+``scaling`` times chains of growing length, medians of fresh processes (``compile_scaling.md``).
 
 Run: ``gradcomp bench --compile`` or ``python benchmarks/compile.py [--repeats 3]``;
 ``python benchmarks/compile.py --scaling 250 500 1000`` for the chains alone.
@@ -229,20 +229,22 @@ def measure(name: str, repeats: int, jax: bool, torch: bool = False,
             "pytensor_numba_first_call_s": med(pytensor_first) if pytensor_first else None}
 
 
-def scaling(sizes: list[int], out_dir: str) -> int:
-    """Chains of ``sizes`` ops, one fresh process each (cache empty): nodes of the graph and
-    its gradient, seconds to build and to the first call (compiling in it), peak memory, and
-    how much more each costs than the one before."""
-    lines = [("Chains of elementwise ops (sin, tanh, *, + alternating), one fresh process each, "
-              "compiling in the first call (kernel cache empty)."), "",
+def scaling(sizes: list[int], out_dir: str, repeats: int = 3) -> int:
+    """Chains of ``sizes`` ops, medians of ``repeats`` fresh processes each (cache empty):
+    nodes of the graph and its gradient, seconds to build and to the first call (compiling
+    in it), peak memory, and how much more each costs than the one before."""
+    lines = [(f"Chains of elementwise ops (sin, tanh, *, + alternating), median of {repeats} "
+              "fresh processes each, compiling in the first call (kernel cache empty)."), "",
              ("| ops | nodes | pieces | build (s) | first call (s) | total (s) | peak RSS | "
               "nodes x | total x |"), "|---|---|---|---|---|---|---|---|---|"]
     rows, before = [], None
     for size in sizes:
-        nodes, pieces, built, first, peak = child(SCALING_CHILD, [f"chain{size}"],
-                                                  tempfile.mkdtemp(prefix="gradcomp-compile-"))
+        runs = [child(SCALING_CHILD, [f"chain{size}"],
+                      tempfile.mkdtemp(prefix="gradcomp-compile-")) for _ in range(repeats)]
+        nodes, pieces, built, first, peak = (statistics.median(column) for column in zip(*runs))
         row = {"ops": size, "nodes": int(nodes), "pieces": int(pieces), "build_s": built,
-               "first_call_s": first, "total_s": built + first, "peak_rss_mib": peak / 2**20}
+               "first_call_s": first, "total_s": statistics.median(r[2] + r[3] for r in runs),
+               "peak_rss_mib": peak / 2**20}
         growth = ("-", "-") if before is None else (
             f"{row['nodes'] / before['nodes']:.2f}", f"{row['total_s'] / before['total_s']:.2f}")
         lines.append(f"| {size:,} | {row['nodes']:,} | {row['pieces']} | {built:.2f} | "
