@@ -98,11 +98,12 @@ def link_pieces(function: str, params: list[str], bodies: list[list[str]], prelu
     reads the name it assigns. Parameters and returns come in the order the kernel defines
     them; each body is parsed once."""
     flows, lines = [], []
-    head = names_in([prelude]) if prelude else None
+    if prelude:
+        prelude_reads, (prelude_name,), _ = names_in([prelude])
     for k, body in enumerate(bodies):
         reads, stored, made = names_in(body)
-        if k and head is not None and head[1][0] in reads:
-            reads = (reads - set(head[1])) | head[0]
+        if k and prelude and prelude_name in reads:
+            reads = (reads - {prelude_name}) | prelude_reads
             body = [prelude, *body]
         flows.append((reads, stored, made))
         lines.append(body)

@@ -40,7 +40,8 @@ MAX_REPAIRS = 8  # damaged Numba cache files discarded per compile before giving
 
 
 def compile_types(dispatcher, types: tuple) -> None:
-    """``dispatcher.compile(types)``, discarding damaged Numba cache files on the way.
+    """``types`` loaded from Numba's cache (``load_cached``) or else compiled, discarding
+    damaged Numba cache files on the way.
 
     Numba unpickles its cache files (a kernel's, or a helper's it links in) without asking
     whether they are whole; a crash mid-write or a full disk leaves files that make it raise.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from numba.core import types as nbtypes
 
-from .compile import load_cached, load_module
+from .compile import compile_types, load_module
 
 HELPER_PIECES = 2  # a kernel of this many pieces or more is compiled by two processes
 
@@ -77,8 +77,7 @@ class PieceChain:
                     helper.wait()  # it has the rest: they come from the cache now
                     helper = None
                 args = tuple(known[name] for name in piece.params)
-                if not load_cached(dispatcher, args):
-                    dispatcher.compile(args)
+                compile_types(dispatcher, args)  # (a damaged piece's cache files repaired)
                 returned = dispatcher.overloads[args].signature.return_type
                 known.update(zip(piece.returns, returned.types))
         finally:
