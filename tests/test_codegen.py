@@ -93,3 +93,27 @@ def test_generated_python_matches_interpreter(name):
                                    atol=1e-12 * max(1.0, np.abs(want).max()))
     for key, original in before.items():  # inputs are never modified
         np.testing.assert_array_equal(np.asarray(inputs[key]), original)
+
+
+def test_window_kernel_inlines_its_tanh(tmp_path, monkeypatch):
+    # The kernel's body must not look like a rarely taken path to LLVM: the entry check is one
+    # branch (parts joined by |), so the tanh helper of the hidden layer is inlined into its
+    # loop (vectorisable) instead of called per element. With `or`, each part was a 50/50
+    # branch, and LLVM took the body after twenty of them for cold code.
+    from gradcomp.models import window_classifier_loss
+
+    monkeypatch.setenv("GRADCOMP_CACHE_DIR", str(tmp_path))  # compiled here: LLVM readable
+    fn = gc.compile(window_classifier_loss(), block=True)
+    rng = np.random.default_rng(0)
+    inputs = {"L": rng.standard_normal((30, 50)), "W": rng.standard_normal((100, 250)) / 16,
+              "b": rng.standard_normal(100), "U": rng.standard_normal((5, 100)) / 10,
+              "c": rng.standard_normal(5), "windows": rng.integers(0, 30, (6, 5)),
+              "labels": rng.integers(0, 5, 6)}
+    loss, grads = fn(**inputs)
+    want_loss, want = fn.interpret(**inputs)
+    assert abs(loss - want_loss) < 1e-12
+    np.testing.assert_allclose(grads["W"], want["W"], rtol=1e-10, atol=1e-12)
+    llvm = "\n".join(fn.kernel.inspect_llvm().values())
+    assert "define" in llvm and "tanh_float64" in llvm  # the helper is linked in ...
+    calls = [line for line in llvm.splitlines() if " call " in line and "tanh_float64" in line]
+    assert calls == []  # ... and called nowhere: inlined

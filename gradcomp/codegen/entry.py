@@ -4,6 +4,12 @@ Named dims are read from the arrays; then one condition refuses the call (``Call
 any array's dims differ from the declared ones, a named dim is 0, an index lies outside the
 axis it indexes, or a gradient buffer overlaps another array. A refused call has read nothing;
 the caller re-validates it in Python to name the offending input (``runtime/compiled.py``).
+
+The condition joins its parts with ``|``, not ``or``: each check reads only its own array, so
+all of them can run, and the kernel then branches once. With ``or``, each part is a branch
+LLVM weighs 50/50, and after the twenty-odd of the window classifier it took the whole body
+for a path almost never run: it left the tanh helper a call per element (not inlined, not
+vectorised) and placed registers as for cold code (``tests/test_codegen.py``).
 """
 
 from __future__ import annotations
@@ -29,15 +35,15 @@ def entry_lines(plan, scope: Scope) -> list[str]:
         conditions = [f"{var}.shape[{axis}] != {dim(scope, d)}" for axis, d in enumerate(shape)
                       if (var, axis) not in bound_by]
         if conditions:
-            wrong.append(" or ".join(conditions))
+            wrong.append(" | ".join(f"({c})" for c in conditions))
     if plan.dims:
-        wrong.insert(0, " or ".join(f"{v} == 0" for v in plan.dims.values()))
+        wrong.insert(0, " | ".join(f"({v} == 0)" for v in plan.dims.values()))
     for check in index_checks(plan.schedule.order):
         index = next(n for n in plan.params if n.name == check.input_name)
         bound = helper_int(scope, check.bound)
         var = plan.names[id(index)]
-        wrong.append(f"not (0 <= {var} < {bound})" if index.ndim == 0 else
-                     f"not in_range({flat_index(plan, scope, index)}, {bound})")
+        wrong.append(f"(not (0 <= {var} < {bound}))" if index.ndim == 0 else
+                     f"(not in_range({flat_index(plan, scope, index)}, {bound}))")
     buffers = len(plan.buffer_params)
     if buffers:
         arrays = [var for var, shape in holders if shape]
@@ -48,7 +54,7 @@ def entry_lines(plan, scope: Scope) -> list[str]:
             *wrapped(f"{starts} = (", [f"{v}.ctypes.data" for v in arrays], ")"),
             *wrapped(f"{sizes} = (", [f"{v}.nbytes" for v in arrays], ")"),
         ]
-        wrong.append(f"overlaps({starts}, {sizes}, {helper_int(scope, buffers)})")
+        wrong.append(f"(overlaps({starts}, {sizes}, {helper_int(scope, buffers)}))")
     if not wrong:
         return lines
     explain = (["# check the call before reading any input: every dim as declared, every index in "
@@ -58,11 +64,13 @@ def entry_lines(plan, scope: Scope) -> list[str]:
                ["# check the call before reading any input: every dim as declared, every index in "
                 "range.", "# CallRejected sends the call back to gradcomp's validator, which "
                 "names the", "# offending input."])
+    explain.append("# Parts joined by |, not or: one branch (after many, LLVM takes the body "
+                   "for a rare path).")
     return lines + [
         "",
         *explain,
         "if (",
-        *(f"    {'or ' if k else ''}{line}" for k, line in enumerate(wrong)),
+        *(f"    {'| ' if k else ''}{line}" for k, line in enumerate(wrong)),
         "):",
         "    raise CallRejected()",
         "",
