@@ -148,13 +148,16 @@ def test_pieces_take_what_earlier_ones_define_and_give_what_later_ones_read():
     np.testing.assert_array_equal(b, 2 * (x + 1) + want)
 
 
-def test_a_second_process_compiles_the_last_pieces(small_pieces, monkeypatch, tmp_path):
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "new-interpreter"])
+def test_a_second_process_compiles_the_last_pieces(small_pieces, monkeypatch, tmp_path, fork):
     from gradcomp.runtime import pieces as runtime_pieces
 
     monkeypatch.setattr(runtime_pieces, "HELPER_PIECES", 2)
+    monkeypatch.setattr(runtime_pieces, "FORK", fork)  # (a new interpreter off Linux)
     monkeypatch.setenv("GRADCOMP_CACHE_DIR", str(tmp_path))
+    steps = 2 * STEPS + (0 if fork else 1)  # (not the other case's loss, loaded already)
     x, b = gc.tensor("x", (5, 8)), gc.tensor("b", (8,))
-    fn = gc.compile(_bias_loss(GC, x, b, 2 * STEPS), block=True)
+    fn = gc.compile(_bias_loss(GC, x, b, steps), block=True)
     rng = np.random.default_rng(2)
     arrays = {"x": 0.3 * rng.standard_normal((5, 8)), "b": 0.1 * rng.standard_normal(8)}
     value, grads = fn(**arrays)
@@ -163,7 +166,7 @@ def test_a_second_process_compiles_the_last_pieces(small_pieces, monkeypatch, tm
     # the pieces this process did not compile came from the cache the helper wrote
     assert sum(stats.cache_hits.values()) >= 1
     assert sum(stats.cache_hits.values()) + sum(stats.cache_misses.values()) == count
-    want, expected = _reference(arrays, lambda t: _bias_loss(TORCH, t["x"], t["b"], 2 * STEPS))
+    want, expected = _reference(arrays, lambda t: _bias_loss(TORCH, t["x"], t["b"], steps))
     assert value == pytest.approx(want, rel=1e-12)
     for name in arrays:
         np.testing.assert_allclose(grads[name], expected[name], rtol=1e-10, atol=1e-14)
@@ -175,6 +178,28 @@ def test_cuts_go_where_the_fewest_values_cross(monkeypatch):
     rng = np.random.default_rng(3)
     for _ in range(20):
         _check_cuts(rng, int(rng.integers(6, 13)))
+
+
+def test_pieces_are_as_few_as_the_cap_allows_and_near_one_size(monkeypatch):
+    """Chains of equal steps: the fewest pieces of PIECE_NODES made even, none over 1.2x
+    their mean (two processes compile them at once: 640 + 165 nodes, or three pieces, kept
+    one waiting for the other)."""
+    monkeypatch.setattr(pieces, "PIECE_NODES", 640)
+    # (steps, nodes each, pieces): 12,805 nodes stay 21 pieces, which fit in PIECE_NODES
+    # each, while 22 would not be fewer
+    for count, weight, want in [(805, 1, 2), (161, 5, 2), (1605, 1, 4), (12805, 1, 21),
+                                (700, 2, 4)]:
+        sizes = [weight * (stop - start) for start, stop in _chain_cuts(count, weight)]
+        assert len(sizes) == want
+        assert max(sizes) <= 640 and max(sizes) <= 1.2 * sum(sizes) / len(sizes) + weight
+
+
+def _chain_cuts(count: int, weight: int) -> tuple:
+    """The cuts of a chain of ``count`` steps of ``weight`` nodes, each reading the last."""
+    steps = [object() for _ in range(count)]
+    index = {id(s): k for k, s in enumerate(steps)}
+    return pieces.plan_cuts(steps, lambda s: {id(steps[index[id(s)] - 1])} if index[id(s)]
+                            else set(), {id(steps[-1])}, lambda s: weight)
 
 
 def _check_cuts(rng, count: int) -> None:
@@ -191,8 +216,10 @@ def _check_cuts(rng, count: int) -> None:
     def cost(cuts):
         return sum(crossing(p) + pieces.CUT_COST for p in cuts)
 
+    cap = pieces.piece_cap(sum(weights.values()))
+
     def fits(start, stop):
-        return sum(weights[id(s)] for s in steps[start:stop]) <= 6
+        return sum(weights[id(s)] for s in steps[start:stop]) <= cap
 
     best = min(cost(c) for n in range(count) for c in itertools.combinations(
         range(1, count), n) if all(fits(a, b) for a, b in itertools.pairwise((0, *c, count))))

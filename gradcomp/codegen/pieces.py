@@ -2,8 +2,9 @@
 
 Numba's compile time grows faster than a function's length (a chain of 1,000 elementwise ops
 took 4.8 s, of 2,000 10.9 s, of 20,000 more than 15 minutes). An untiled kernel computing
-more than ``PIECE_NODES`` nodes is cut, between steps, into pieces of at most that many,
-where the fewest values cross (``plan_cuts``); its regions are then grouped piece by piece.
+more than ``PIECE_NODES`` nodes is cut, between steps, into pieces of at most that many and
+of near one size, where the fewest values cross (``plan_cuts``); its regions are then grouped
+piece by piece.
 Each piece is an ``njit`` function of its own, compiled and cached on its own; the kernel
 itself is a plain Python function that calls them in order, passing on what a later piece
 reads. Every piece pays a few microseconds to be called, so small kernels stay one function.
@@ -17,11 +18,16 @@ first piece checks the call before anything is read; the last returns the kernel
 from __future__ import annotations
 
 import ast
+import math
 from collections import deque
 from dataclasses import dataclass
 
 PIECE_NODES = 640  # nodes per piece at most (a step's own and those fused into it)
 CUT_COST = 16  # what one more piece costs, counted in values passed on
+# Pieces are compiled by two processes at once (``runtime/pieces.py``), so there are an even
+# number of them, of near one size: the fewest PIECE_NODES allows, made even, none more than
+# this much over their mean.
+BALANCE = 1.2
 
 
 @dataclass(frozen=True)
@@ -36,13 +42,13 @@ class Piece:
 
 
 def plan_cuts(steps: list, reads, roots, weight) -> tuple[tuple[int, int], ...]:
-    """``(start, stop)`` ranges of ``steps``, one per piece of at most ``PIECE_NODES`` nodes
+    """``(start, stop)`` ranges of ``steps``, one per piece of at most ``piece_cap`` nodes
     (``weight(step)``: the nodes a step computes, its fused ones included); one range (one
-    function) when they fit in one piece.
+    function) when they fit in one piece of ``PIECE_NODES``.
 
     Every value computed before a cut and read after it is passed on (stored, returned,
     taken), which costs compile time, so the cuts go where the fewest values cross: among
-    all cuts leaving no piece over ``PIECE_NODES``, the ones whose crossing values (plus
+    all cuts leaving no piece over the cap, the ones whose crossing values (plus
     ``CUT_COST`` each) add up least (a sliding-window minimum over the steps, linear).
     ``reads(step)`` are the ids of the steps it reads; ``roots`` the ids the results read.
     """
@@ -52,6 +58,7 @@ def plan_cuts(steps: list, reads, roots, weight) -> tuple[tuple[int, int], ...]:
         upto.append(upto[-1] + weight(step))
     if upto[-1] <= PIECE_NODES:
         return ((0, count),)
+    cap = piece_cap(upto[-1])
     where = {id(s): k for k, s in enumerate(steps)}
     last = list(range(count))  # where each step's value is read last
     for k, step in enumerate(steps):
@@ -72,7 +79,7 @@ def plan_cuts(steps: list, reads, roots, weight) -> tuple[tuple[int, int], ...]:
     best, back = [0] * (count + 1), [0] * (count + 1)
     window: deque = deque([0])  # cut positions, their costs increasing
     for p in range(1, count + 1):
-        while upto[p] - upto[window[0]] > PIECE_NODES and window[0] < p - 1:
+        while upto[p] - upto[window[0]] > cap and window[0] < p - 1:
             window.popleft()  # (a step heavier than a piece is a piece of its own)
         q = window[0]
         best[p], back[p] = _cost(best, crossing, q), q
@@ -85,6 +92,16 @@ def plan_cuts(steps: list, reads, roots, weight) -> tuple[tuple[int, int], ...]:
         cuts.append((back[p], p))
         p = back[p]
     return tuple(reversed(cuts))
+
+
+def piece_cap(nodes: int) -> int:
+    """The most nodes a piece of a kernel of ``nodes`` nodes holds: ``BALANCE`` times the
+    mean of the fewest pieces of ``PIECE_NODES``, made even (805 nodes: two pieces of at most
+    483, not 640 and 165; 1,605 nodes: four, not three, so neither process waits idle for
+    the other's last one)."""
+    fewest = -(-nodes // PIECE_NODES)
+    fewest += fewest % 2
+    return min(PIECE_NODES, math.ceil(BALANCE * nodes / fewest))
 
 
 def _cost(best, crossing, q: int) -> int:

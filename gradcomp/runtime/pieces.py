@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from numba.core import types as nbtypes
+from numba.core.compiler_lock import global_compiler_lock
 
 from .compile import compile_types, load_module
 
@@ -111,18 +113,25 @@ class PieceChain:
 
 class Helper:
     """The second process: compiles pieces from the last one down, each claimed first (a
-    file made exclusively), until it reaches one this process has claimed."""
+    file made exclusively), until it reaches one this process has claimed.
 
-    def __init__(self, claims: Path, process: subprocess.Popen):
+    On Linux it is a fork of this process, which has gradcomp, Numba and the kernel's module
+    loaded already (a fresh interpreter spends about 0.9 s importing them before its first
+    piece); elsewhere a new interpreter that loads the module from its file."""
+
+    def __init__(self, claims: Path, process):
         self.claims = claims
-        self.process = process
+        self.process = process  # subprocess.Popen, or _Forked: wait() and kill()
 
     @classmethod
     def start(cls, chain: PieceChain, types: tuple) -> Helper:
         claims = Path(tempfile.mkdtemp(prefix="gradcomp-pieces-"))
         order = sorted(chain.guessed(types).items(), reverse=True)
-        (claims / "work.pickle").write_bytes(pickle.dumps(
-            (chain.source_path, [(k, chain.pieces[k].function, args) for k, args in order])))
+        work = [(k, chain.pieces[k].function, args) for k, args in order]
+        if FORK:
+            return cls(claims, _Forked.start(claims, work, dict(
+                zip((p.function for p in chain.pieces), chain.dispatchers))))
+        (claims / "work.pickle").write_bytes(pickle.dumps((chain.source_path, work)))
         code = ("import sys; from gradcomp.runtime.pieces import helper_main; "
                 "helper_main(sys.argv[1])")
         process = subprocess.Popen(
@@ -142,6 +151,42 @@ class Helper:
         self.wait()
 
 
+FORK = sys.platform.startswith("linux")  # (macOS: forking is unsafe beside its frameworks)
+
+
+class _Forked:
+    """A forked helper, waited for and killed as a ``subprocess.Popen`` is."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    @classmethod
+    def start(cls, claims: Path, work: list, dispatchers: dict) -> _Forked:
+        # Forked holding Numba's compiler lock, so that no other thread of this process is
+        # inside Numba or LLVM (whose locks the child could not take) when it forks.
+        with global_compiler_lock:
+            pid = os.fork()
+        if pid:
+            return cls(pid)
+        try:  # the child: its output goes nowhere, and it leaves without Python's exit
+            sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+            compile_claimed(claims, work, dispatchers)
+        finally:
+            os._exit(0)
+
+    def wait(self) -> None:
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:  # (already reaped)
+            pass
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def claim(claims: Path, k: int) -> bool:
     """Piece ``k`` is this process's to compile (False: the other one has it)."""
     try:
@@ -151,13 +196,19 @@ def claim(claims: Path, k: int) -> bool:
         return False
 
 
+def compile_claimed(claims: Path, work: list, dispatchers: dict) -> None:
+    """The second process's work: compile the pieces it is given, last first, for as long as
+    it can claim them."""
+    for k, function, args in work:
+        if not claim(claims, k):
+            return
+        dispatchers[function].compile(args)
+
+
 def helper_main(claims: str) -> None:
-    """The second process's work: load the module, compile the pieces it is given, last
-    first, for as long as it can claim them."""
+    """A new interpreter's helper: load the module, then ``compile_claimed``."""
     folder = Path(claims)
     path, work = pickle.loads((folder / "work.pickle").read_bytes())
     module = load_module(Path(path).read_text(encoding="utf-8"))
-    for k, function, args in work:
-        if not claim(folder, k):
-            return
-        getattr(module, function).compile(args)
+    compile_claimed(folder, work, {function: getattr(module, function)
+                                   for _, function, _ in work})
