@@ -20,6 +20,7 @@ from ..ir import FLOAT, Node, describe
 from ..version import __version__
 from .entry import binding_lines, entry_lines, wrapped
 from .naming import HELPERS, HELPERS_VERSION
+from .outline import outline_loops
 from .pieces import Piece, driver_lines, link_pieces
 from .plan import Plan, Result, Stages, make_plan
 from .regions import Region
@@ -121,8 +122,10 @@ def print_kernel(plan: Plan) -> tuple[str, tuple[Piece, ...]]:
              *_indented(finish), *_indented([_return(returns)])],
         ]
         return _joined(head, parts), ()
-    return "\n".join(head + [JIT, f"def {plan.function}({', '.join(names)}):"]
-                     + _indented(body) + _indented([_return(returns)]) + [""]), ()
+    body, loops = outline_loops(body, names, plan.function, JIT, wrapped)
+    kernel = [JIT, f"def {plan.function}({', '.join(names)}):", *_indented(body),
+              *_indented([_return(returns)])]
+    return _joined(head, [kernel, *loops]), ()
 
 
 def _pieces_module(plan: Plan, scope: Scope, head, prologue, dt, rows, names, returns):
