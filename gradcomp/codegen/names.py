@@ -16,7 +16,8 @@ from .naming import Namer
 from .regions import Region
 
 # Ops whose step can write straight into the caller's gradient buffer (others copy into it).
-IN_PLACE = frozenset({Op.MAP, Op.BROADCAST, Op.SUM, Op.MAX, Op.MATMUL, Op.SCATTER_ADD})
+IN_PLACE = frozenset({Op.MAP, Op.BROADCAST, Op.SUM, Op.MAX, Op.MATMUL, Op.SCATTER_ADD,
+                      Op.TRANSPOSE})
 
 
 def fused_parts(schedule, node: Node) -> list[Node]:

@@ -129,12 +129,12 @@ def loops(scope: Scope, shape) -> tuple[list[str], list[str]]:
     return loops_over([dim(scope, d) for d in shape])
 
 
-def new_array(shape: str) -> str:
+def new_array(shape: str, dtype: str = "dt") -> str:
     """A new array of the call's dtype. ``empty``, ``reshape`` and ``ravel`` are the helpers'
     (cached by Numba with them): NumPy's own, written in the kernel, are Numba overloads
     compiled anew in every process that compiles a kernel (1.0 s of the window classifier's
     4.9 s compile on a slow machine; without them it took 20% less)."""
-    return f"empty({shape}, dt)"
+    return f"empty({shape}, {dtype})"
 
 
 def reshaped(text: str, shape: str) -> str:

@@ -87,9 +87,19 @@ def _rule(plan, scope: Scope, node: Node) -> str:
 def _step_lines(plan, scope: Scope, node: Node) -> list[str]:
     lines = OP_LINES[node.op](plan, scope, node, scope.names[id(node)])
     if id(node) in plan.temps:
-        lines.append(f"{plan.buffers[id(node)]}[:] = {plan.temps[id(node)]}  "
-                     "# into the caller's buffer")
+        buffer = plan.buffers[id(node)]
+        lines += [f"# {buffer}: into the caller's buffer",
+                  *_copy_lines(scope, buffer, node.shape, lambda i, _: f"{plan.temps[id(node)]}[{i}]")]
     return lines
+
+
+def _copy_lines(scope: Scope, buffer: str, shape, element) -> list[str]:
+    """``buffer[...] = ...`` as a loop nest; ``element(index, loop_vars)`` is what goes in at
+    ``index``. (Numba's ``buffer[:] = x`` compiles its broadcasting error messages into the
+    kernel: 5-7 s of compiling on a 2-core machine, against under 1 s for the loop.)"""
+    loop_vars, heads = loops(scope, shape)
+    index = ", ".join(loop_vars)
+    return [*heads, "    " * len(heads) + f"{buffer}[{index}] = {element(index, loop_vars)}"]
 
 
 def _region_lines(plan, scope: Scope, region: Region, label: str, section):
@@ -171,9 +181,10 @@ def _fill_copy_lines(plan, scope: Scope, buffer: str, node: Node) -> list[str]:
     """Copy ``node`` into the caller's buffer (a gradient that is a constant, an input, a
     forward value or another input's gradient)."""
     what = shown(plan, scope, node) if id(node) in plan.ids else "a constant"
-    value = scope.names.get(id(node)) or access(plan, scope, node, [], ())
+    shape = dict(plan.buffer_params)[buffer]
     return [f"# {buffer} is {what} itself, copied into the caller's buffer",
-            f"{buffer}[:] = {value}"]
+            *_copy_lines(scope, buffer, shape,
+                         lambda _, loop_vars: access(plan, scope, node, loop_vars, shape))]
 
 
 def results_lines(plan, scope: Scope, rows: list[str] = ()) -> list[str]:
