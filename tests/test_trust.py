@@ -115,7 +115,7 @@ def pristine_cache(tmp_path_factory):
 
 
 KINDS = {"source": "k_*.py", "partial": "d_*.txt", "index": "__pycache__/*.nbi",
-         "data": "__pycache__/*.nbc"}
+         "data": "__pycache__/*.nbc", "helpers record": "__pycache__/*.helpers"}
 
 
 @pytest.mark.jit

@@ -14,6 +14,7 @@ from types import ModuleType
 
 from ..cache import warn_damaged, write_source
 from ..errors import CompileError
+from .unlinked import compile_unlinked, helpers_loaded
 
 MODULE_PREFIX = "gradcomp_kernel_"
 
@@ -51,7 +52,7 @@ def compile_types(dispatcher, types: tuple) -> None:
     for _ in range(MAX_REPAIRS):
         try:
             if not load_cached(dispatcher, types):
-                dispatcher.compile(types)
+                _compile(dispatcher, types)
             return
         except Exception as error:  # noqa: BLE001 - re-raised unless it is a damaged cache
             damaged, stale = _cache_files_in(error.__traceback__)
@@ -61,7 +62,20 @@ def compile_types(dispatcher, types: tuple) -> None:
                 warn_damaged(path, f"Numba could not load it: {type(error).__name__}")
             for path in damaged + stale:
                 path.unlink(missing_ok=True)
-    dispatcher.compile(types)
+    _compile(dispatcher, types)
+
+
+def _generated(dispatcher) -> bool:
+    """A function of a generated module (compiled with the helpers left out, ``unlinked``)."""
+    return dispatcher.py_func.__module__.startswith(MODULE_PREFIX) and hasattr(
+        getattr(dispatcher, "_cache", None), "_cache_file")
+
+
+def _compile(dispatcher, types: tuple) -> None:
+    if _generated(dispatcher):
+        compile_unlinked(dispatcher, types)
+    else:
+        dispatcher.compile(types)
 
 
 def load_cached(dispatcher, types: tuple) -> bool:
@@ -71,8 +85,10 @@ def load_cached(dispatcher, types: tuple) -> bool:
     imports and registers every implementation Numba has, 0.3 s in a fresh process and nearly
     all of a warm first call, and only compiling needs it. Loading needs Numba's runtime (for
     the arrays a kernel makes), started here. A later compile in the process refreshes as
-    usual: Numba's compiler does it itself. This uses the private half of Numba's cache API;
-    a dispatcher without it (a chain of pieces, another Numba) returns False and compiles.
+    usual: Numba's compiler does it itself. A generated function's code is loaded only once
+    the helpers it calls are (``unlinked.helpers_loaded``). This uses the private half of
+    Numba's cache API; a dispatcher without it (a chain of pieces, another Numba) returns
+    False and compiles.
     """
     load = getattr(getattr(dispatcher, "_cache", None), "_load_overload", None)
     if load is None or not hasattr(dispatcher, "_cache_hits"):
@@ -85,7 +101,14 @@ def load_cached(dispatcher, types: tuple) -> bool:
             return True
         context = dispatcher.targetctx
         rtsys.initialize(context)
-        result = load(types, context)
+        if _generated(dispatcher):  # its helpers loaded first (unlinked.py)
+            cache = dispatcher._cache
+            data = cache._cache_file.load(cache._index_key(types, context.codegen()))
+            if data is None or not helpers_loaded(dispatcher, types, data, compile_types):
+                return False
+            result = cache._impl.rebuild(context, data)
+        else:
+            result = load(types, context)
         if result is None:
             return False
         dispatcher._cache_hits[types] += 1

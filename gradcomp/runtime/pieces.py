@@ -202,7 +202,7 @@ def compile_claimed(claims: Path, work: list, dispatchers: dict) -> None:
     for k, function, args in work:
         if not claim(claims, k):
             return
-        dispatchers[function].compile(args)
+        compile_types(dispatchers[function], args)
 
 
 def helper_main(claims: str) -> None:

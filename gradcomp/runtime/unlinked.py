@@ -1,0 +1,135 @@
+"""Kernels call gradcomp's helpers' machine code; they do not carry copies of the helpers.
+
+Numba links the LLVM IR of every function a kernel calls into the kernel's module (so that
+LLVM may inline it) and optimises and compiles it all again. For the window classifier that
+is 12,000 lines of helper IR beside the kernel's own 11,000: 1.0-1.3 s of a 3.7-4.4 s compile
+on a 2-core machine. The helpers are loops over rows and BLAS calls, where inlining gains
+nothing, so the function being compiled here (a kernel, a piece, a stage) leaves them out
+(``unlinked``): its code calls the helpers' symbols, which the JIT resolves to the helpers
+already loaded in the process (from their own Numba cache). Numba's own helpers (``tanh``'s
+overload, ``min``) and the kernel's outlined loops are linked as before.
+
+The price: code loaded from Numba's cache needs those helpers loaded first, or LLVM cannot
+resolve them (the process would crash). So each compile records beside Numba's cache which
+helper overloads it calls (``*.helpers``); before a load, ``helpers_loaded`` loads them and
+checks that every symbol the cached code declares is defined. If one is not (no record, or
+a helper's cache rebuilt since under other names), the function is compiled anew instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+from numba.core.codegen import CPUCodeLibrary
+from numba.core.compiler_lock import global_compiler_lock
+from numba.core.registry import CPUDispatcher
+
+from ..cache import warn_damaged
+
+RECORD = ".helpers"  # the record's suffix, beside Numba's index of the function
+# linked as before: a few lines each, inlined where they are called, and (with their several
+# specialisations per kernel) 0.1 s of loading a cached window classifier if left out
+LINKED = frozenset({"empty", "reshape", "ravel"})
+
+
+def helpers() -> dict:
+    """gradcomp's helper dispatchers that kernels call unlinked, by name."""
+    from . import helpers as module
+
+    return {name: value for name, value in vars(module).items()
+            if isinstance(value, CPUDispatcher) and name not in LINKED
+            and value.py_func.__module__ == module.__name__}
+
+
+def compile_unlinked(dispatcher, types: tuple) -> None:
+    """Compile ``types`` afresh (not from Numba's cache) with the helpers left out, then
+    record which helper overloads the code calls."""
+    called: set[tuple[str, tuple]] = set()
+    qualname = dispatcher.py_func.__qualname__
+    link = CPUCodeLibrary.add_linking_library
+    found = helpers()
+
+    def add_linking_library(library, other):
+        if library.name == qualname:
+            for name, helper in found.items():
+                for sig, result in helper.overloads.items():
+                    if result.library is other:
+                        called.add((name, sig))
+                        return
+        link(library, other)
+
+    cache = dispatcher._cache
+    # (the lock: no other thread compiles while linking is changed, Numba's lock is reentrant)
+    with global_compiler_lock:
+        CPUCodeLibrary.add_linking_library = add_linking_library
+        cache.load_overload = lambda sig, context: None  # (a cached entry may lack its record)
+        try:
+            dispatcher.compile(types)
+        finally:
+            CPUCodeLibrary.add_linking_library = link
+            del cache.load_overload
+    _write_record(_record_path(dispatcher, types), sorted(called, key=repr))
+
+
+def helpers_loaded(dispatcher, types: tuple, data, load) -> bool:
+    """Whether the code Numba cached for ``types`` (``data``, as its cache file holds it) may
+    be loaded: the helpers its record names are loaded (``load(helper, sig)``) and every
+    symbol it declares is then defined."""
+    called = _read_record(_record_path(dispatcher, types))
+    if called is None:
+        return False
+    found = helpers()
+    for name, sig in called:
+        if name not in found:
+            return False
+        load(found[name], sig)
+    engine = dispatcher.targetctx.codegen()._engine
+    return all(engine.is_symbol_defined(name) for name in _declared(data))
+
+
+def _declared(data) -> list[str]:
+    """The functions the cached code calls but does not define (``CompileResult._reduce``:
+    its library as object code and the bitcode of its module)."""
+    from llvmlite import binding
+
+    _, _, (_, bitcode) = data[0]
+    module = binding.parse_bitcode(bitcode)
+    return [f.name for f in module.functions if f.is_declaration and f.name.startswith("_ZN")]
+
+
+def _record_path(dispatcher, types: tuple) -> Path:
+    cache = dispatcher._cache
+    key = hashlib.sha256(repr(types).encode()).hexdigest()[:16]
+    return Path(cache._cache_path) / f"{cache._cache_file._index_name}.{key}{RECORD}"
+
+
+def _read_record(path: Path):
+    """The record, or None: none there, or damaged (then discarded with a warning); either
+    way the function is compiled anew and the record written again."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        called = pickle.loads(data)
+        if all(isinstance(name, str) and isinstance(sig, tuple) for name, sig in called):
+            return called
+    except Exception:  # noqa: BLE001 - whatever a damaged pickle raises
+        pass
+    warn_damaged(path, "not a record of the helpers its kernel calls")
+    path.unlink(missing_ok=True)
+    return None
+
+
+def _write_record(path: Path, called: list) -> None:
+    """Atomically (a whole record or none); a cache that cannot be written is not an error."""
+    with contextlib.suppress(OSError):
+        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(handle, "wb") as out:
+            out.write(pickle.dumps(called))
+        os.replace(temp, path)
