@@ -14,7 +14,7 @@ from types import ModuleType
 
 from ..cache import warn_damaged, write_source
 from ..errors import CompileError
-from .unlinked import compile_unlinked, helpers_loaded
+from .unlinked import compile_unlinked, safe_loader
 
 MODULE_PREFIX = "gradcomp_kernel_"
 
@@ -34,6 +34,9 @@ def load_module(source: str) -> ModuleType:
     except Exception as error:
         del sys.modules[name]
         raise CompileError(f"the generated module {path} failed to import: {error}") from error
+    for function in vars(module).values():  # its functions' cached code: loaded only safely
+        if getattr(function, "py_func", None) is not None and _generated(function):
+            function._cache.load_overload = safe_loader(function, compile_types)
     return module
 
 
@@ -86,7 +89,7 @@ def load_cached(dispatcher, types: tuple) -> bool:
     all of a warm first call, and only compiling needs it. Loading needs Numba's runtime (for
     the arrays a kernel makes), started here. A later compile in the process refreshes as
     usual: Numba's compiler does it itself. A generated function's code is loaded only once
-    the helpers it calls are (``unlinked.helpers_loaded``). This uses the private half of
+    the functions it calls are (``unlinked.loadable``). This uses the private half of
     Numba's cache API; a dispatcher without it (a chain of pieces, another Numba) returns
     False and compiles.
     """
@@ -101,12 +104,8 @@ def load_cached(dispatcher, types: tuple) -> bool:
             return True
         context = dispatcher.targetctx
         rtsys.initialize(context)
-        if _generated(dispatcher):  # its helpers loaded first (unlinked.py)
-            cache = dispatcher._cache
-            data = cache._cache_file.load(cache._index_key(types, context.codegen()))
-            if data is None or not helpers_loaded(dispatcher, types, data, compile_types):
-                return False
-            result = cache._impl.rebuild(context, data)
+        if _generated(dispatcher):  # its callees loaded first (unlinked.py)
+            result = dispatcher._cache.load_overload(types, context)
         else:
             result = load(types, context)
         if result is None:

@@ -5,15 +5,17 @@ LLVM may inline it) and optimises and compiles it all again. For the window clas
 is 12,000 lines of helper IR beside the kernel's own 11,000: 1.0-1.3 s of a 3.7-4.4 s compile
 on a 2-core machine. The helpers are loops over rows and BLAS calls, where inlining gains
 nothing, so the function being compiled here (a kernel, a piece, a stage) leaves them out
-(``unlinked``): its code calls the helpers' symbols, which the JIT resolves to the helpers
-already loaded in the process (from their own Numba cache). Numba's own helpers (``tanh``'s
-overload, ``min``) and the kernel's outlined loops are linked as before.
+(``compile_unlinked``): its code calls the helpers' symbols, which the JIT resolves to the
+helpers already loaded in the process (from their own Numba cache). The same goes for the
+other functions of its module it calls (a tiled kernel's two halves of a tile, outlined
+loops), each compiled and cached on its own. Numba's own helpers (``tanh``'s overload,
+``min``) and gradcomp's smallest (``LINKED``) are linked as before.
 
-The price: code loaded from Numba's cache needs those helpers loaded first, or LLVM cannot
+The price: code loaded from Numba's cache needs those callees loaded first, or LLVM cannot
 resolve them (the process would crash). So each compile records beside Numba's cache which
-helper overloads it calls (``*.helpers``); before a load, ``helpers_loaded`` loads them and
-checks that every symbol the cached code declares is defined. If one is not (no record, or
-a helper's cache rebuilt since under other names), the function is compiled anew instead.
+overloads it calls (``*.helpers``); before a load, ``loadable`` loads them and checks that
+every symbol the cached code declares is defined. If one is not (no record, or a helper's
+cache rebuilt since under other names), the function is compiled anew instead.
 """
 
 from __future__ import annotations
@@ -37,33 +39,34 @@ RECORD = ".helpers"  # the record's suffix, beside Numba's index of the function
 LINKED = frozenset({"empty", "reshape", "ravel"})
 
 
-def helpers() -> dict:
-    """gradcomp's helper dispatchers that kernels call unlinked, by name."""
-    from . import helpers as module
-
-    return {name: value for name, value in vars(module).items()
-            if isinstance(value, CPUDispatcher) and name not in LINKED
-            and value.py_func.__module__ == module.__name__}
+def callees(dispatcher) -> dict:
+    """The functions ``dispatcher``'s code calls unlinked, by name: gradcomp's helpers its
+    module imports and the other functions of its module (a kernel's tile parts and outlined
+    loops), all but the few ``LINKED``."""
+    return {name: value for name, value in dispatcher.py_func.__globals__.items()
+            if isinstance(value, CPUDispatcher) and value is not dispatcher
+            and name not in LINKED}
 
 
 def compile_unlinked(dispatcher, types: tuple) -> None:
-    """Compile ``types`` afresh (not from Numba's cache) with the helpers left out, then
-    record which helper overloads the code calls."""
+    """Compile ``types`` afresh (not from Numba's cache) with its callees left out, then
+    record which of their overloads the code calls."""
     called: set[tuple[str, tuple]] = set()
     qualname = dispatcher.py_func.__qualname__
     link = CPUCodeLibrary.add_linking_library
-    found = helpers()
+    found = callees(dispatcher)
 
     def add_linking_library(library, other):
         if library.name == qualname:
-            for name, helper in found.items():
-                for sig, result in helper.overloads.items():
+            for name, callee in found.items():
+                for sig, result in callee.overloads.items():
                     if result.library is other:
                         called.add((name, sig))
                         return
         link(library, other)
 
     cache = dispatcher._cache
+    load = cache.load_overload
     # (the lock: no other thread compiles while linking is changed, Numba's lock is reentrant)
     with global_compiler_lock:
         CPUCodeLibrary.add_linking_library = add_linking_library
@@ -72,24 +75,40 @@ def compile_unlinked(dispatcher, types: tuple) -> None:
             dispatcher.compile(types)
         finally:
             CPUCodeLibrary.add_linking_library = link
-            del cache.load_overload
+            cache.load_overload = load
     _write_record(_record_path(dispatcher, types), sorted(called, key=repr))
 
 
-def helpers_loaded(dispatcher, types: tuple, data, load) -> bool:
+def loadable(dispatcher, types: tuple, data, load) -> bool:
     """Whether the code Numba cached for ``types`` (``data``, as its cache file holds it) may
-    be loaded: the helpers its record names are loaded (``load(helper, sig)``) and every
-    symbol it declares is then defined."""
-    called = _read_record(_record_path(dispatcher, types))
-    if called is None:
-        return False
-    found = helpers()
-    for name, sig in called:
+    be loaded: the callees its record names are loaded (``load(callee, sig)``), and every
+    symbol it declares is then defined. (Code without a record, compiled with its callees
+    linked in, as Numba does, declares none.)"""
+    found = callees(dispatcher)
+    for name, sig in _read_record(_record_path(dispatcher, types)) or ():
         if name not in found:
             return False
         load(found[name], sig)
     engine = dispatcher.targetctx.codegen()._engine
     return all(engine.is_symbol_defined(name) for name in _declared(data))
+
+
+def safe_loader(dispatcher, load):
+    """A ``load_overload(sig, context)`` for ``dispatcher``'s Numba cache that loads only
+    what ``loadable`` allows (installed on every function of a generated module, so that
+    Numba's own compile, in a caller's typing, never loads what would crash)."""
+    cache = dispatcher._cache
+
+    def load_overload(sig, context):
+        from numba.core.runtime import rtsys
+
+        rtsys.initialize(context)  # (loading needs Numba's runtime, not a refreshed context)
+        data = cache._cache_file.load(cache._index_key(sig, context.codegen()))
+        if data is None or not loadable(dispatcher, sig, data, load):
+            return None
+        return cache._impl.rebuild(context, data)
+
+    return load_overload
 
 
 def _declared(data) -> list[str]:
