@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -15,8 +16,9 @@ import torch
 import gradcomp as gc
 from gradcomp.codegen import pieces
 from gradcomp.codegen.entry import wrapped
-from gradcomp.codegen.pieces import driver_lines, link_pieces
+from gradcomp.codegen.pieces import driver_lines, link_pieces, names_in
 from gradcomp.errors import GradcompError
+from gradcomp.runtime.pieces import guess_types
 
 STEPS = 96
 CHAIN = textwrap.dedent(f"""
@@ -118,6 +120,31 @@ def test_two_processes_compiling_one_loss_in_pieces_into_one_cache_both_succeed(
     outputs = [run.communicate() for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
     assert outputs[0][0] == outputs[1][0] and outputs[0][0].strip()
+
+
+def test_what_a_line_makes_is_read_off_it():
+    body = ["V = L.shape[0]", "start = 0", "stop = min(start + 512, V)", "rows = stop - start",
+            "scale = (1.0 / (float(V)))", "w_tile = windows[start:stop]",
+            "slot, index = row_slots(ravel(windows))", "h = empty((rows, 100), dt)",
+            "x = reshape(gather_rows(L, ravel(w_tile)), (rows, 5, 50))",
+            "y = reshape(x, (rows, 250))", "p = pick_columns(h, labels)", "z = matmul(y, W.T)",
+            "q = -scale"]
+    made = names_in(body)[2]
+    assert made == {"V": "int", "start": "int", "stop": "int", "rows": "int", "scale": "float",
+                    "w_tile": "same as windows", "slot": "index 1", "index": "index 1",
+                    "h": "array 2", "x": "array 3 of L", "y": "array 2 of L", "p": "array 1",
+                    "z": "array 2 of L", "q": ""}
+    # and the types guessed from them, for a float32 call
+    f32, i64 = numba.types.float32, numba.types.int64
+    params = ["L", "windows", "labels", "W"]
+    pieces_, _ = link_pieces("f", params, [body, ["use(x, y, h, w_tile, slot, stop, scale)"]])
+    assert pieces_[1].params == ("stop", "scale", "w_tile", "slot", "h", "x", "y")
+    array = numba.types.Array
+    guessed = guess_types(params, (array(f32, 2, "C"), array(i64, 2, "C"), array(i64, 1, "C"),
+                                   array(f32, 2, "C")), pieces_)
+    assert guessed[1] == (numba.types.intp, numba.types.float64, array(i64, 2, "C"),
+                          array(i64, 1, "C"), array(f32, 2, "C"), array(f32, 3, "C"),
+                          array(f32, 2, "C"))
 
 
 def test_pieces_take_what_earlier_ones_define_and_give_what_later_ones_read():

@@ -40,6 +40,11 @@ def test_window_classifier_is_tiled_and_agrees_with_the_interpreter(loss, compil
         assert_agree(fn(**inputs), expected, rtol=1e-12)
         as32 = {k: (v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in inputs.items()}
         assert_agree(fn(**as32), expected, rtol=2e-5)
+    # the tile's two functions, compiled before the kernel for the types their lines tell:
+    # once per dtype (a wrong guess would add the one the kernel's typing compiled)
+    halves = [fn.kernel.py_func.__globals__[f"loss_and_grads_tile_{which}"]
+              for which in ("forward", "backward")]
+    assert [len(h.signatures) for h in halves] == [len(fn.kernel.signatures)] * 2 == [2, 2]
 
 
 def _untiled_cases():

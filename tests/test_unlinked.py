@@ -39,6 +39,9 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+KERNEL_RECORD = "__pycache__/*.loss_and_grads-*.helpers"  # (not its tile halves')
+
+
 def _env(cache, **more) -> dict:
     path = os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])
     return dict(os.environ, GRADCOMP_CACHE_DIR=str(cache), PYTHONPATH=path, **more)
@@ -47,34 +50,39 @@ def _env(cache, **more) -> dict:
 def _run(cache) -> dict:
     env = _env(cache)
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]  # (a crash loading: -11)
     return json.loads(done.stdout)
 
 
-def test_the_kernel_declares_the_helpers_it_calls_and_defines_none(compiled):
+def test_the_kernel_declares_the_functions_it_calls_and_defines_none(compiled):
     fn = compiled(("window", "softmax", "tanh"), lambda: window_classifier_loss(2, 4, 6, 3))
     fn(**inputs())
     ir = fn.kernel.inspect_llvm(fn.kernel.signatures[0])
-    called = [name for name in ("gather_rows", "matmul_into", "row_slots", "scatter_rows")
-              if f"helpers{len(name)}{name}" in ir]
-    assert called == ["gather_rows", "matmul_into", "row_slots", "scatter_rows"]
+    declared = " ".join(line for line in ir.splitlines() if line.startswith("declare"))
+    # the entry's helpers, and the tile's two halves (each compiled on its own)
+    for name in ("row_slots", "in_range", "overlaps", "loss_and_grads_tile_forward",
+                 "loss_and_grads_tile_backward"):
+        assert f"{len(name)}{name}" in declared, name
     unlinked = callees(fn.kernel)
-    assert set(called) <= set(unlinked)
+    assert {"loss_and_grads_tile_forward", "row_slots"} <= set(unlinked)
+    assert not LINKED & set(unlinked)
     for line in ir.splitlines():
         if line.startswith("define"):
-            assert not any(f"helpers{len(n)}{n}" in line for n in unlinked), line
-    assert not LINKED & set(callees(fn.kernel))
+            assert not any(f"{len(n)}{n}" in line for n in unlinked), line
 
 
 def test_a_cached_kernel_without_its_record_is_compiled_again_not_loaded(tmp_path):
     cache = tmp_path / "cache"
     first = _run(cache)
     assert first["misses"] == 1
-    records = sorted(cache.glob("__pycache__/*.helpers"))
+    records = sorted(cache.glob(KERNEL_RECORD))
     assert len(records) == 1
-    called = pickle.loads(records[0].read_bytes())
-    assert {"gather_rows", "row_slots", "scatter_rows"} <= {name for name, _ in called}
+    called = {name for name, _ in pickle.loads(records[0].read_bytes())}
+    assert {"row_slots", "loss_and_grads_tile_forward", "loss_and_grads_tile_backward"} <= called
+    halves = {name for path in cache.glob("__pycache__/*_tile_*.helpers")
+              for name, _ in pickle.loads(path.read_bytes())}
+    assert {"gather_rows", "matmul", "scatter_rows"} <= halves
     second = _run(cache)  # loaded from the cache
     assert (second["hits"], second["misses"]) == (1, 0) and second["value"] == first["value"]
     # no record: the helpers are not loaded first, so the cached code must not be loaded
@@ -94,12 +102,12 @@ def test_a_cached_kernel_without_its_record_is_compiled_again_not_loaded(tmp_pat
 def test_a_damaged_record_is_rebuilt_with_a_warning(tmp_path, damage):
     cache = tmp_path / "cache"
     first = _run(cache)
-    (record,) = cache.glob("__pycache__/*.helpers")
+    (record,) = cache.glob(KERNEL_RECORD)
     record.write_bytes(damage)
     env = _env(cache, PYTHONWARNINGS="always")
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "damaged" in done.stderr and record.name in done.stderr
     assert json.loads(done.stdout)["value"] == first["value"]
-    assert "gather_rows" in {name for name, _ in pickle.loads(record.read_bytes())}
+    assert "row_slots" in {name for name, _ in pickle.loads(record.read_bytes())}

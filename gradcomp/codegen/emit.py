@@ -30,6 +30,10 @@ from .stages import tiled_lines
 from .steps import results_lines, steps_lines
 
 JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy")'
+# a function only the kernel calls: no wrappers for calls from Python or C (each costs compile
+# time; the interpreted kernel, ``jit=False``, calls the plain functions)
+INNER_JIT = ('@numba.njit(cache=True, nogil=True, error_model="numpy",\n'
+             '             no_cpython_wrapper=True, no_cfunc_wrapper=True)')
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class KernelSource:
     # a tiled kernel: (argument, axis) holding its tiled dim (it can be staged, stages.py)
     tiled: tuple[int, int] | None = None
     pieces: tuple[Piece, ...] = ()  # a long kernel's pieces, in call order (pieces.py)
+    # a tile in two functions (stages.py): what the kernel defines before them, then the
+    # tile's forward and its backward, whose parameters' types a second process guesses
+    tile_parts: tuple[Piece, ...] = ()
 
 
 def emit_kernel(
@@ -70,9 +77,9 @@ def emit_kernel(
     the backward steps (``d_h``) and the rule each applies.
     """
     plan = make_plan(loss, wrt, grads, rows, function, fuse, unused, adjoints, lookups, staged)
-    source, pieces = print_kernel(plan)
+    source, pieces, parts = print_kernel(plan)
     return KernelSource(source, function, plan.params, plan.buffer_inputs, plan.results,
-                        plan.stages, plan.tiled, pieces)
+                        plan.stages, plan.tiled, pieces, parts)
 
 
 def print_module(plan: Plan) -> str:
@@ -81,8 +88,9 @@ def print_module(plan: Plan) -> str:
     return print_kernel(plan)[0]
 
 
-def print_kernel(plan: Plan) -> tuple[str, tuple[Piece, ...]]:
-    """The module's source and a long kernel's pieces (none: one function)."""
+def print_kernel(plan: Plan) -> tuple[str, tuple[Piece, ...], tuple[Piece, ...]]:
+    """The module's source, a long kernel's pieces (none: one function) and a tile's two
+    functions' (``KernelSource.tile_parts``)."""
     scope = Scope(plan.names, plan.dims)
     dims = binding_lines(plan)
     probe = next((n for n in plan.params if n.dtype == FLOAT and n.ndim), None)
@@ -92,15 +100,16 @@ def print_kernel(plan: Plan) -> tuple[str, tuple[Piece, ...]]:
     returns = [var(plan, scope, r) if isinstance(r, Node) else r for r in plan.returns]
     names = [name for name, _ in plan.holders()]
     head = _head(plan, names, returns)
+    parts, functions = (), ()  # (a tiled kernel's functions: stages.tiled_lines)
     if plan.tiling is None:
         rows = [line for block in plan.row_blocks for line in
                 setup_lines(plan, scope, block) + scatter_lines(plan, scope, block)]
         if len(plan.pieces) > 1:
-            return _pieces_module(plan, scope, head, prologue, dt, rows, names, returns)
+            return (*_pieces_module(plan, scope, head, prologue, dt, rows, names, returns), ())
         body = prologue + steps_lines(plan, scope, plan.steps, "") + results_lines(
             plan, scope, rows)
     elif not plan.staged:
-        body = tiled_lines(plan, scope, prologue, dims + [dt])
+        body, parts, functions = tiled_lines(plan, scope, prologue, dims + [dt])
     else:
         prepare, rows, finish = tiled_lines(plan, scope, prologue, dims + [dt])
         stages = plan.stages
@@ -121,11 +130,20 @@ def print_kernel(plan: Plan) -> tuple[str, tuple[Piece, ...]]:
                      "After the tiles: what depends on the sums, and the results."),
              *_indented(finish), *_indented([_return(returns)])],
         ]
-        return _joined(head, parts), ()
-    body, loops = outline_loops(body, names, plan.function, JIT, wrapped)
+        return _joined(head, parts), (), ()
+    body, loops = outline_loops(body, names, plan.function, INNER_JIT, wrapped)
     kernel = [JIT, f"def {plan.function}({', '.join(names)}):", *_indented(body),
               *_indented([_return(returns)])]
-    return _joined(head, [kernel, *loops]), ()
+    called = []
+    for (piece, lines), doc in zip(functions, (
+            "The forward of one tile of rows (the kernel's tile loop calls it).",
+            "The backward of one tile of rows: adds its share into the sums.")):
+        lines, more = outline_loops(lines, list(piece.params), piece.function, INNER_JIT,
+                                    wrapped)
+        called += [[INNER_JIT, *wrapped(f"def {piece.function}(", list(piece.params), "):"),
+                    f'    """{doc}"""', *_indented(lines),
+                    *_indented([_return(list(piece.returns))] if piece.returns else [])], *more]
+    return _joined(head, [kernel, *called, *loops]), (), tuple(parts)
 
 
 def _pieces_module(plan: Plan, scope: Scope, head, prologue, dt, rows, names, returns):

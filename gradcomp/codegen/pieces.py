@@ -191,8 +191,14 @@ class _Flow(ast.NodeVisitor):
         self.visit(node.value)
         for target in node.targets:
             self.visit(target)
-        if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            self.made.setdefault(node.targets[0].id, _kind(node.value))
+        if len(node.targets) != 1:
+            return
+        target = node.targets[0]
+        if isinstance(target, ast.Name):
+            self.made.setdefault(target.id, _kind(node.value, self.made))
+        elif isinstance(target, ast.Tuple) and _called(node.value) == "row_slots":
+            for name in target.elts:  # each lookup's slot, and the distinct rows
+                self.made.setdefault(name.id, "index 1")
 
     def visit_For(self, node: ast.For) -> None:
         self.visit(node.iter)
@@ -207,12 +213,66 @@ class _Flow(ast.NodeVisitor):
         self.visit(node.target)
 
 
-def _kind(value: ast.expr) -> str:
-    if isinstance(value, ast.Call) and ast.unparse(value.func) == "empty" \
-            and value.args and isinstance(value.args[0], ast.Tuple):
-        return f"array {len(value.args[0].elts)}"
+# the dims of the array a helper returns (of its first argument's dtype)
+_HELPER_DIMS = {"gather_rows": 2, "matmul": 2, "pick_columns": 1, "unpick_columns": 2,
+                "ravel": 1}
+
+
+def _kind(value: ast.expr, made: dict) -> str:
+    """What an assignment's value makes, as far as its line tells: "array N" (of the call's
+    dtype), "array N of X" (of the dtype of X, a parameter), "same as X" (a parameter's
+    slice), "index 1" (a 1-D int64 array), "float" (float64), "int" (intp), or ""."""
+    called = _called(value)
+    shape = value.args[1] if called == "reshape" and len(value.args) == 2 else \
+        value.args[0] if called == "empty" and value.args else None
+    if isinstance(shape, ast.Tuple):
+        return f"array {len(shape.elts)}" if called == "empty" else \
+            _of(value.args[0], len(shape.elts), made)
+    if called in _HELPER_DIMS and value.args:
+        return _of(value.args[0], _HELPER_DIMS[called], made)
+    if called in ("min", "max") or isinstance(value, ast.Constant) and type(value.value) is int:
+        return "int"
     if isinstance(value, ast.Constant) and isinstance(value.value, float):
         return "float"
-    if isinstance(value, ast.Subscript) and ast.unparse(value.value).endswith(".shape"):
-        return "int"
+    if isinstance(value, ast.Subscript):
+        if ast.unparse(value.value).endswith(".shape"):
+            return "int"
+        if isinstance(value.value, ast.Name) and isinstance(value.slice, ast.Slice) \
+                and value.slice.step is None:
+            return f"same as {value.value.id}"
+    if isinstance(value, ast.BinOp):  # floats if a float or float() is in it, else ints
+        text = ast.unparse(value)
+        if "float(" in text or any(isinstance(n, ast.Constant) and isinstance(n.value, float)
+                                   for n in ast.walk(value)):
+            return "float"
+        if all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp, ast.operator, ast.Load))
+               for n in ast.walk(value)):
+            return "int" if all(made.get(n.id) == "int" for n in ast.walk(value)
+                                if isinstance(n, ast.Name)) else ""
+    return ""
+
+
+def _called(value: ast.expr) -> str:
+    return ast.unparse(value.func) if isinstance(value, ast.Call) else ""
+
+
+def _of(source: ast.expr, dims: int, made: dict) -> str:
+    """An array of ``dims`` dims and the dtype of ``source`` (a name, ``x.T``, or a helper's
+    array): of the call's dtype, or of a parameter's."""
+    while True:
+        if isinstance(source, ast.Attribute):
+            source = source.value
+        elif _called(source) in ("reshape", *_HELPER_DIMS) and source.args:
+            source = source.args[0]
+        else:
+            break
+    if not isinstance(source, ast.Name):
+        return ""
+    kind = made.get(source.id)
+    if kind is None:
+        return f"array {dims} of {source.id}"  # (a parameter)
+    if kind.startswith("array ") and " of " not in kind:
+        return f"array {dims}"
+    if " of " in kind:
+        return f"array {dims} of {kind.split(' of ')[1]}"
     return ""

@@ -24,6 +24,10 @@ from .regions import Region, plan_regions, step_reads
 from .schedule import Schedule, make_schedule
 from .tiling import POST, PRE, ROW, SUM, Tiling, plan_tiling
 
+# A tile's forward and backward become functions of their own when each has this many nodes
+# (the window classifier: 14 and 17), so that two processes compile them at once.
+PART_NODES = 8
+
 
 @dataclass(frozen=True)
 class Result:
@@ -102,6 +106,9 @@ class Plan:
     stages: Stages | None
     tiled: tuple[int, int] | None  # (parameter, axis) holding the tiled dim
     pieces: tuple[tuple[int, int], ...]  # untiled: the ranges of steps in each piece (pieces.py)
+    # tiled, not staged, with enough steps each side: the functions computing a tile's
+    # forward and its backward (stages.py), which two processes compile at once
+    tile_parts: tuple[str, str] | None = None
 
     def holders(self) -> list[tuple[str, tuple]]:
         """(variable, shape) of every array parameter: the inputs, then the buffers."""
@@ -163,7 +170,7 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
     skipped = schedule.fused | schedule.folded | schedule.aliases  # read inside their users
     steps = [n for n in schedule.order if n.op not in (Op.INPUT, Op.CONST, Op.SIZE)
              and id(n) not in skipped]
-    tile = stages = None
+    tile = stages = tile_parts = None
     pieces = ()
     row_blocks: list[RowBlock] = []
     if tiling is None:
@@ -194,6 +201,12 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
                    tile.sliced)
         walk.steps([n for n in steps if kind[id(n)] == POST], buffers, outside)
         walk.copies(copies)
+        sides = [sum(len(fused_parts(schedule, n)) for n in steps
+                     if kind[id(n)] in (ROW, SUM) and schedule.is_forward(n) == forward)
+                 for forward in (True, False)]
+        if not staged and min(sides) >= PART_NODES:
+            tile_parts = (walk.fresh(f"{function}_tile_forward"),
+                          walk.fresh(f"{function}_tile_backward"))
         if staged:
             stages = _stages(function, walk.names, steps, kind, buffers, row_blocks, scalars,
                              [walk.names[id(p)] for p in params] + [b for _, b in buffer_list])
@@ -209,7 +222,7 @@ def make_plan(loss: Node, wrt: list[Node], grads: list[Node], rows=frozenset(),
         tuple(w for w, _ in buffer_list), tuple(copies), overlap, tuple(row_blocks),
         frozen(walk.region_scalars), frozen(walk.region_loads), frozen(walk.saved),
         frozen(walk.saved_blocks), tile, tuple(walk.scalar_copies), returns, results, stages,
-        tiled or None, tuple(pieces))
+        tiled or None, tuple(pieces), tile_parts)
 
 
 def scatter_terms(contributions) -> list[Node] | None:

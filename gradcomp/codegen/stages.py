@@ -20,8 +20,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..ir import Node, Op
+from .entry import wrapped
+from .pieces import link_pieces
 from .rows import row_targets, scatter_lines, setup_lines
-from .scope import Scope, alloc_lines, new_array, shape_text, tuple_text
+from .scope import Scope, alloc_lines, new_array, shape_text, tuple_text, var
 from .steps import results_lines, steps_lines
 from .tiling import POST, PRE, ROW, SUM, TILE_ROWS
 
@@ -44,39 +46,83 @@ def tiled_lines(plan, scope: Scope, prologue: list[str], dim_lines: list[str]):
     post = steps_lines(plan, scope, [n for n in steps if kind[id(n)] == POST],
                        ", after the tiles") + results_lines(plan, scope)
     after = "# ===== after the tiles: what depends on the sums ====="
+    if plan.tile_parts:
+        return _parted_lines(plan, scope, lines, post, after)
     if not plan.staged:
-        return lines + _tile_loop(plan, scope, "0", scope.dims[tiling.dim]) + [after] + post
+        header, in_tile, steps, scatters = _tile(plan, scope, "0", scope.dims[tiling.dim])
+        body = header + steps_lines(plan, in_tile, steps, " of the tile") + scatters
+        return lines + _loop_lines(plan, "0", scope.dims[tiling.dim], body) + [after] + post, \
+            (), ()
     first, last = plan.tile.first, plan.tile.last
+    header, in_tile, steps, scatters = _tile(plan, scope, first, last)
+    body = header + steps_lines(plan, in_tile, steps, " of the tile") + scatters
     scalars = plan.stages.scalars
     rows = [*dim_lines, "", f"# the scalar sums over rows {first}..{last}",
-            *(f"{name} = 0.0" for name in scalars), *_tile_loop(plan, scope, first, last),
+            *(f"{name} = 0.0" for name in scalars), *_loop_lines(plan, first, last, body),
             f"return {tuple_text(list(scalars))}"]
     return lines, rows, [*dim_lines, "", after, *post]
 
 
-def _tile_loop(plan, scope: Scope, first: str, last: str) -> list[str]:
+def _tile(plan, scope: Scope, first: str, last: str):
+    """The first lines of a tile (its rows, its slices of the row inputs), the scope inside
+    it, its steps and the lines adding its lookups into the row gradients."""
     tiling, kind, tile = plan.tiling, plan.tiling.kind, plan.tile
     start, stop = tile.start, tile.stop
-    inner = [f"{stop} = min({start} + {TILE_ROWS}, {last})", f"{tile.rows} = {stop} - {start}"]
-    inner += [f"{tile.sliced[id(n)]} = {scope.names[id(n)]}[{start}:{stop}]"
-              for n in tiling.row_inputs]
+    header = [f"{stop} = min({start} + {TILE_ROWS}, {last})", f"{tile.rows} = {stop} - {start}"]
+    header += [f"{tile.sliced[id(n)]} = {scope.names[id(n)]}[{start}:{stop}]"
+               for n in tiling.row_inputs]
     in_tile = replace(scope, names={**scope.names, **tile.sliced},
                       dims={**scope.dims, tiling.dim: tile.rows}, full_dims=dict(scope.dims),
                       tile=(start, stop), first_row=first)
     in_tile = replace(in_tile, in_rows=row_targets(plan, in_tile))
-    inner += steps_lines(plan, in_tile, [n for n in plan.steps if kind[id(n)] in (ROW, SUM)],
-                         " of the tile")
-    for block in plan.row_blocks:
-        inner += scatter_lines(plan, in_tile, block)
-    which = f"the rows of {tiling.dim}" if first == "0" else \
-        f"the rows {first}..{last} of {tiling.dim}"
+    steps = [n for n in plan.steps if kind[id(n)] in (ROW, SUM)]
+    scatters = [line for block in plan.row_blocks
+                for line in scatter_lines(plan, in_tile, block)]
+    return header, in_tile, steps, scatters
+
+
+def _loop_lines(plan, first: str, last: str, body: list[str]) -> list[str]:
+    which = f"the rows of {plan.tiling.dim}" if first == "0" else \
+        f"the rows {first}..{last} of {plan.tiling.dim}"
     return [
         "",
         f"# ===== {which}, {TILE_ROWS} at a time (each tile's arrays stay in cache) =====",
-        f"for {start} in range({first}, {last}, {TILE_ROWS}):",
-        *("    " + line if line else "" for line in inner),
+        f"for {plan.tile.start} in range({first}, {last}, {TILE_ROWS}):",
+        *("    " + line if line else "" for line in body),
         "",
     ]
+
+
+def _parted_lines(plan, scope: Scope, before: list[str], post: list[str], after: str):
+    """The kernel calling two functions per tile (``plan.tile_parts``): the tile's forward,
+    then its backward. Each takes what it reads that the kernel or the forward defines, and
+    returns what the backward or the lines after the loop read (``link_pieces``). Returns
+    the kernel's lines and, for the runtime (``KernelSource.tile_parts``), the pieces of
+    the kernel's lines up to them and of the two functions, with each function's lines."""
+    end = scope.dims[plan.tiling.dim]
+    header, in_tile, steps, scatters = _tile(plan, scope, "0", end)
+    forward = [n for n in steps if plan.schedule.is_forward(n)]
+    backward = [n for n in steps if not plan.schedule.is_forward(n)]
+    returned = [var(plan, scope, r) if isinstance(r, Node) else r for r in plan.returns]
+    bodies = [[*before, f"{plan.tile.start} = 0", *header],
+              steps_lines(plan, in_tile, forward, " of the tile"),
+              steps_lines(plan, in_tile, backward, " of the tile") + scatters,
+              [*post, f"return {tuple_text(returned)}"]]
+    prelude = next(line for line in before if line.startswith("dt = "))
+    names = [name for name, _ in plan.holders()]
+    linked, lines = link_pieces(plan.function, names, bodies, prelude=prelude)
+    kernel, *halves = [replace(piece, function=name)
+                       for piece, name in zip(linked[:3], ("", *plan.tile_parts))]
+    calls = ["# the tile's forward, then its backward: two functions (two processes compile them)"]
+    for piece in halves:
+        calls += _call_lines(piece)
+    body = before + _loop_lines(plan, "0", end, header + calls) + [after] + post
+    return body, (kernel, *halves), list(zip(halves, lines[1:3]))
+
+
+def _call_lines(piece) -> list[str]:
+    target = f"{', '.join(piece.returns)} = " if piece.returns else ""
+    return [f"{target}{piece.function}(", *wrapped("    ", list(piece.params), ")")]
 
 
 def _start_sum_lines(plan, scope: Scope, node: Node) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import FunctionType, ModuleType
 
 from ..cache import warn_damaged, write_source
 from ..errors import CompileError
@@ -38,6 +38,19 @@ def load_module(source: str) -> ModuleType:
         if getattr(function, "py_func", None) is not None and _generated(function):
             function._cache.load_overload = safe_loader(function, compile_types)
     return module
+
+
+def plain(dispatcher):
+    """The generated function run by the Python interpreter, as are the other functions of
+    its module it calls, directly or not (a tile's halves and outlined loops have no wrapper
+    for calls from Python)."""
+    namespace = dict(dispatcher.py_func.__globals__)
+    for name, value in namespace.items():
+        if getattr(value, "py_func", None) is not None and _generated(value):
+            code = value.py_func.__code__
+            namespace[name] = FunctionType(code, namespace, code.co_name)
+    code = dispatcher.py_func.__code__
+    return FunctionType(code, namespace, code.co_name)
 
 
 MAX_REPAIRS = 8  # damaged Numba cache files discarded per compile before giving up

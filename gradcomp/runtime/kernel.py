@@ -12,9 +12,9 @@ import numpy as np
 from ..codegen import KernelSource
 from ..errors import CompileError, InputError, describe_array
 from .background import Background, block_by_default
-from .compile import compile_types, load_module
+from .compile import compile_types, load_cached, load_module, plain
 from .helpers import CallRejected
-from .pieces import PieceChain
+from .pieces import PieceChain, compile_parts
 from .signature import Bound, Signature
 from .split import SplitCall
 
@@ -94,7 +94,7 @@ class Kernel:
         arrays = bound.arrays
         args = [_argument(arrays[name], bound.dtype) for name in self._names] + list(buffers)
         if not self.jit:  # the same source run by the Python interpreter (debugging, tests)
-            return self.dispatcher.py_func(*args)
+            return plain(self.dispatcher)(*args)
         dispatcher = self.dispatcher
         types = tuple(numba.typeof(a) for a in args)
         if types not in dispatcher.overloads:  # a dtype not compiled (or cached) yet
@@ -134,6 +134,8 @@ class Kernel:
                 return
             dispatcher.disable_compile(False)
             try:
+                if self.spec.tile_parts and not load_cached(dispatcher, types):
+                    compile_parts(dispatcher, self.spec.tile_parts, types)
                 compile_types(dispatcher, types)
             except Exception as error:
                 if type(error).__module__.startswith("numba"):

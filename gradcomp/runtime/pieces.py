@@ -72,7 +72,12 @@ class PieceChain:
         say they return, into Numba's cache; where the two meet, this one waits for it and
         loads the rest (a piece whose types it guessed wrong is compiled here after all)."""
         known = dict(zip(self.params, types))
-        helper = Helper.start(self, types) if len(self.pieces) >= HELPER_PIECES else None
+        helper = None
+        if len(self.pieces) >= HELPER_PIECES:
+            order = sorted(self.guessed(types).items(), reverse=True)
+            helper = Helper.start([(k, self.pieces[k].function, args) for k, args in order],
+                                  dict(zip((p.function for p in self.pieces), self.dispatchers)),
+                                  self.source_path)
         try:
             for k, (piece, dispatcher) in enumerate(zip(self.pieces, self.dispatchers)):
                 if helper is not None and not helper.claim(k):
@@ -93,22 +98,64 @@ class PieceChain:
                 dispatcher.disable_compile(value)
 
     def guessed(self, types: tuple) -> dict[int, tuple]:
-        """Each piece's argument types as its lines tell them (``Piece.kinds``), for the
-        pieces whose every argument they tell."""
-        floats = [t.dtype for t in types if isinstance(t, nbtypes.Array)
-                  and isinstance(t.dtype, nbtypes.Float)]
-        dtype = floats[0] if floats else nbtypes.float64
-        made = {"float": nbtypes.float64, "int": nbtypes.intp}
-        known, guesses = dict(zip(self.params, types)), {}
-        for k, piece in enumerate(self.pieces):
-            if all(name in known for name in piece.params):
-                guesses[k] = tuple(known[name] for name in piece.params)
-            for name, kind in zip(piece.returns, piece.kinds):
-                if kind.startswith("array "):
-                    known[name] = nbtypes.Array(dtype, int(kind.split()[1]), "C")
-                elif kind in made:
-                    known[name] = made[kind]
-        return guesses
+        """Each piece's argument types as its lines tell them (``guess_types``)."""
+        return guess_types(self.params, types, self.pieces)
+
+
+def guess_types(params, types: tuple, pieces) -> dict[int, tuple]:
+    """Each piece's argument types as the lines before it tell them (``Piece.kinds``), for
+    the pieces whose every argument they tell: ``params`` are the kernel's, of ``types``."""
+    floats = [t.dtype for t in types if isinstance(t, nbtypes.Array)
+              and isinstance(t.dtype, nbtypes.Float)]
+    dtype = floats[0] if floats else nbtypes.float64
+    made = {"float": nbtypes.float64, "int": nbtypes.intp,
+            "index 1": nbtypes.Array(nbtypes.int64, 1, "C")}
+    known, guesses = dict(zip(params, types)), {}
+    for k, piece in enumerate(pieces):
+        if all(name in known for name in piece.params):
+            guesses[k] = tuple(known[name] for name in piece.params)
+        for name, kind in zip(piece.returns, piece.kinds):
+            source = kind.split(" of ")[1] if " of " in kind else kind[len("same as "):]
+            if kind in made:
+                known[name] = made[kind]
+            elif kind.startswith("same as ") and source in known:
+                known[name] = known[source]
+            elif kind.startswith("array ") and (" of " not in kind or source in known):
+                of = known[source].dtype if " of " in kind else dtype
+                known[name] = nbtypes.Array(of, int(kind.split()[1]), "C")
+    return guesses
+
+
+def compile_parts(kernel, parts, types: tuple) -> None:
+    """A tiled kernel's two functions of a tile (``KernelSource.tile_parts``: the kernel's
+    lines up to them, which are no function, the forward, the backward), compiled at once
+    before the kernel: the forward by a second process, the backward here, each for the
+    types the lines before it tell (``guess_types``). The kernel's own compile then finds
+    both; one whose types were guessed wrong is compiled in the kernel's typing after all."""
+    code = kernel.py_func.__code__
+    guesses = guess_types(code.co_varnames[:code.co_argcount], types, parts)
+    forward, backward = (kernel.py_func.__globals__[p.function] for p in parts[1:])
+    helper = None
+    if 1 in guesses:
+        helper = Helper.start([(1, parts[1].function, guesses[1])],
+                              {parts[1].function: forward}, code.co_filename)
+    try:
+        if 2 in guesses:
+            _guessed_compile(backward, guesses[2])
+    finally:
+        if helper is not None:
+            helper.wait()
+    if 1 in guesses:
+        _guessed_compile(forward, guesses[1])  # (from the cache the second process filled)
+
+
+def _guessed_compile(dispatcher, types: tuple) -> None:
+    from numba.core.errors import NumbaError
+
+    try:
+        compile_types(dispatcher, types)
+    except NumbaError:  # types Numba cannot compile it for: a wrong guess
+        pass
 
 
 class Helper:
@@ -124,14 +171,12 @@ class Helper:
         self.process = process  # subprocess.Popen, or _Forked: wait() and kill()
 
     @classmethod
-    def start(cls, chain: PieceChain, types: tuple) -> Helper:
+    def start(cls, work: list, dispatchers: dict, source_path: str) -> Helper:
+        """``work``: (claim, function, argument types), in the order to compile them."""
         claims = Path(tempfile.mkdtemp(prefix="gradcomp-pieces-"))
-        order = sorted(chain.guessed(types).items(), reverse=True)
-        work = [(k, chain.pieces[k].function, args) for k, args in order]
         if FORK:
-            return cls(claims, _Forked.start(claims, work, dict(
-                zip((p.function for p in chain.pieces), chain.dispatchers))))
-        (claims / "work.pickle").write_bytes(pickle.dumps((chain.source_path, work)))
+            return cls(claims, _Forked.start(claims, work, dispatchers))
+        (claims / "work.pickle").write_bytes(pickle.dumps((source_path, work)))
         code = ("import sys; from gradcomp.runtime.pieces import helper_main; "
                 "helper_main(sys.argv[1])")
         process = subprocess.Popen(

@@ -136,10 +136,11 @@ def _read_record(path: Path):
         return None
     try:
         called = pickle.loads(data)
-        if all(isinstance(name, str) and isinstance(sig, tuple) for name, sig in called):
-            return called
+        whole = all(isinstance(name, str) and isinstance(sig, tuple) for name, sig in called)
     except Exception:  # noqa: BLE001 - whatever a damaged pickle raises
-        pass
+        whole = False
+    if whole:
+        return called
     warn_damaged(path, "not a record of the helpers its kernel calls")
     path.unlink(missing_ok=True)
     return None
