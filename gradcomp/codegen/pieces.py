@@ -241,14 +241,13 @@ def _kind(value: ast.expr, made: dict) -> str:
                 and value.slice.step is None:
             return f"same as {value.value.id}"
     if isinstance(value, ast.BinOp):  # floats if a float or float() is in it, else ints
-        text = ast.unparse(value)
-        if "float(" in text or any(isinstance(n, ast.Constant) and isinstance(n.value, float)
-                                   for n in ast.walk(value)):
+        leaves = [n for n in ast.walk(value) if not isinstance(n, (ast.BinOp, ast.operator))]
+        if any(isinstance(n, ast.Constant) and isinstance(n.value, float)
+               or isinstance(n, ast.Call) and _called(n) == "float" for n in leaves):
             return "float"
-        if all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp, ast.operator, ast.Load))
-               for n in ast.walk(value)):
-            return "int" if all(made.get(n.id) == "int" for n in ast.walk(value)
-                                if isinstance(n, ast.Name)) else ""
+        if all(isinstance(n, ast.Constant) and type(n.value) is int or isinstance(n, ast.Load)
+               or isinstance(n, ast.Name) and made.get(n.id) == "int" for n in leaves):
+            return "int"
     return ""
 
 
