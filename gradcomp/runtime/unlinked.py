@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 
@@ -82,15 +83,50 @@ def compile_unlinked(dispatcher, types: tuple) -> None:
 def loadable(dispatcher, types: tuple, data, load) -> bool:
     """Whether the code Numba cached for ``types`` (``data``, as its cache file holds it) may
     be loaded: the callees its record names are loaded (``load(callee, sig)``), and every
-    symbol it declares is then defined. (Code without a record, compiled with its callees
-    linked in, as Numba does, declares none.)"""
+    symbol it declares is then defined, or is one of them under the name another process
+    gave it (``_alias``). (Code without a record, compiled with its callees linked in, as
+    Numba does, declares none.)"""
     found = callees(dispatcher)
     for name, sig in _read_record(_record_path(dispatcher, types)) or ():
         if name not in found:
             return False
         load(found[name], sig)
     engine = dispatcher.targetctx.codegen()._engine
-    return all(engine.is_symbol_defined(name) for name in _declared(data))
+    missing = [name for name in _declared(data)
+               if not engine.is_symbol_defined(name) and name not in _ALIASES]
+    return not missing or _alias(missing, found)
+
+
+# A Numba symbol holds a number each process gives anew (``B3v12``: the function's 12th
+# identity in the process that compiled it): the same helper, compiled by two processes
+# that both missed its cache, has two names. Those names, without that number, and the
+# symbols this process resolves them to.
+_UID = re.compile(r"B(\d+)v(\d+)")
+_ALIASES: dict[str, int] = {}
+
+
+def _alias(missing: list[str], found: dict) -> bool:
+    """Resolve each missing symbol to the same function, of the same argument types, loaded
+    here under another number (``llvmlite``'s ``add_symbol``, which the JIT's linker
+    consults); False if one is not loaded here at all."""
+    from llvmlite import binding
+
+    here = {}
+    for callee in found.values():
+        for result in callee.overloads.values():
+            name = result.fndesc.mangled_name
+            here[_unnumbered(name)] = (result.library, name)
+    if not all(_unnumbered(name) in here for name in missing):
+        return False
+    for name in missing:
+        library, own = here[_unnumbered(name)]
+        _ALIASES[name] = library.get_pointer_to_function(own)
+        binding.add_symbol(name, _ALIASES[name])
+    return True
+
+
+def _unnumbered(symbol: str) -> str:
+    return _UID.sub(lambda m: "" if int(m[1]) == 1 + len(m[2]) else m[0], symbol)
 
 
 def safe_loader(dispatcher, load):
