@@ -109,24 +109,20 @@ def print_kernel(plan: Plan) -> tuple[str, tuple[Piece, ...], tuple[Piece, ...]]
         body = prologue + steps_lines(plan, scope, plan.steps, "") + results_lines(
             plan, scope, rows)
     elif not plan.staged:
-        body, parts, functions = tiled_lines(plan, scope, prologue, dims + [dt])
+        body, parts, functions = tiled_lines(plan, scope, prologue, dims + [dt], returns)
     else:
-        prepare, rows, finish = tiled_lines(plan, scope, prologue, dims + [dt])
+        prepare, rows, finish = tiled_lines(plan, scope, prologue, dims + [dt], returns)
         stages = plan.stages
         carried = list(stages.carried)
         first, last = plan.tile.first, plan.tile.last
-
-        def define(name, params, doc):
-            return [JIT, *wrapped(f"def {name}(", params, "):"), f'    """{doc}"""']
-
         parts = [
-            [*define(stages.prepare, names, "Before the tiles: checks the call, computes "
+            [*_define(JIT, stages.prepare, names, "Before the tiles: checks the call, computes "
                      "what depends on no row,\n    zeroes the sums over the rows."),
              *_indented(prepare), *_indented([_return(carried)])],
-            [*define(stages.rows, names + carried + [first, last],
+            [*_define(JIT, stages.rows, names + carried + [first, last],
                      f"The tiles of rows {first}..{last}: each adds its share into the sums."),
              *_indented(rows)],
-            [*define(stages.finish, names + carried + list(stages.scalars),
+            [*_define(JIT, stages.finish, names + carried + list(stages.scalars),
                      "After the tiles: what depends on the sums, and the results."),
              *_indented(finish), *_indented([_return(returns)])],
         ]
@@ -140,8 +136,8 @@ def print_kernel(plan: Plan) -> tuple[str, tuple[Piece, ...], tuple[Piece, ...]]
             "The backward of one tile of rows: adds its share into the sums.")):
         lines, more = outline_loops(lines, list(piece.params), piece.function, INNER_JIT,
                                     wrapped)
-        called += [[INNER_JIT, *wrapped(f"def {piece.function}(", list(piece.params), "):"),
-                    f'    """{doc}"""', *_indented(lines),
+        called += [[*_define(INNER_JIT, piece.function, list(piece.params), doc),
+                    *_indented(lines),
                     *_indented([_return(list(piece.returns))] if piece.returns else [])], *more]
     return _joined(head, [kernel, *called, *loops]), (), tuple(parts)
 
@@ -161,12 +157,16 @@ def _pieces_module(plan: Plan, scope: Scope, head, prologue, dt, rows, names, re
     for k, (piece, body, (start, stop)) in enumerate(zip(pieces, bodies, plan.pieces)):
         what = "checks the call, then " if k == 0 else ""
         first, last = sum(counts[:start]) + 1, sum(counts[:stop])
-        doc = (f'    """Piece {k + 1} of {len(pieces)}: {what}steps {first}-{last} of '
-               f'{sum(counts)}."""')
-        parts.append([JIT, *wrapped(f"def {piece.function}(", list(piece.params), "):"), doc,
+        doc = f"Piece {k + 1} of {len(pieces)}: {what}steps {first}-{last} of {sum(counts)}."
+        parts.append([*_define(JIT, piece.function, list(piece.params), doc),
                       *_indented(body),
                       *_indented([_return(list(piece.returns))] if k < len(pieces) - 1 else [])])
     return _joined(head, parts), pieces
+
+
+def _define(jit: str, name: str, params: list[str], doc: str) -> list[str]:
+    """A function's first lines: its decorator, its ``def`` and its docstring."""
+    return [jit, *wrapped(f"def {name}(", params, "):"), f'    """{doc}"""']
 
 
 def _joined(head: list[str], parts: list[list[str]]) -> str:

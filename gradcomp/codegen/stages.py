@@ -23,14 +23,16 @@ from ..ir import Node, Op
 from .entry import wrapped
 from .pieces import link_pieces
 from .rows import row_targets, scatter_lines, setup_lines
-from .scope import Scope, alloc_lines, new_array, shape_text, tuple_text, var
+from .scope import Scope, alloc_lines, new_array, shape_text, tuple_text
 from .steps import results_lines, steps_lines
 from .tiling import POST, PRE, ROW, SUM, TILE_ROWS
 
 
-def tiled_lines(plan, scope: Scope, prologue: list[str], dim_lines: list[str]):
-    """The lines of the tiled kernel, then the results: one list; staged, the lines of
-    ``prepare``, of ``rows`` and of ``finish``."""
+def tiled_lines(plan, scope: Scope, prologue: list[str], dim_lines: list[str],
+                returns: list[str]):
+    """The lines of the tiled kernel, then the results, and (``plan.tile_parts``) the pieces
+    and lines of the functions it calls (``_parted_lines``); staged, the lines of
+    ``prepare``, of ``rows`` and of ``finish``. ``returns``: the variables it returns."""
     tiling, kind = plan.tiling, plan.tiling.kind
     steps = plan.steps
     sums = [n for n in steps if kind[id(n)] == SUM]
@@ -47,7 +49,7 @@ def tiled_lines(plan, scope: Scope, prologue: list[str], dim_lines: list[str]):
                        ", after the tiles") + results_lines(plan, scope)
     after = "# ===== after the tiles: what depends on the sums ====="
     if plan.tile_parts:
-        return _parted_lines(plan, scope, lines, post, after)
+        return _parted_lines(plan, scope, lines, [*post, f"return {tuple_text(returns)}"], after)
     if not plan.staged:
         header, in_tile, steps, scatters = _tile(plan, scope, "0", scope.dims[tiling.dim])
         body = header + steps_lines(plan, in_tile, steps, " of the tile") + scatters
@@ -103,11 +105,9 @@ def _parted_lines(plan, scope: Scope, before: list[str], post: list[str], after:
     header, in_tile, steps, scatters = _tile(plan, scope, "0", end)
     forward = [n for n in steps if plan.schedule.is_forward(n)]
     backward = [n for n in steps if not plan.schedule.is_forward(n)]
-    returned = [var(plan, scope, r) if isinstance(r, Node) else r for r in plan.returns]
     bodies = [[*before, f"{plan.tile.start} = 0", *header],
               steps_lines(plan, in_tile, forward, " of the tile"),
-              steps_lines(plan, in_tile, backward, " of the tile") + scatters,
-              [*post, f"return {tuple_text(returned)}"]]
+              steps_lines(plan, in_tile, backward, " of the tile") + scatters, post]
     prelude = next(line for line in before if line.startswith("dt = "))
     names = [name for name, _ in plan.holders()]
     linked, lines = link_pieces(plan.function, names, bodies, prelude=prelude)
@@ -116,7 +116,7 @@ def _parted_lines(plan, scope: Scope, before: list[str], post: list[str], after:
     calls = ["# the tile's forward, then its backward: two functions (two processes compile them)"]
     for piece in halves:
         calls += _call_lines(piece)
-    body = before + _loop_lines(plan, "0", end, header + calls) + [after] + post
+    body = before + _loop_lines(plan, "0", end, header + calls) + [after] + post[:-1]
     return body, (kernel, *halves), list(zip(halves, lines[1:3]))
 
 

@@ -87,9 +87,9 @@ def _rule(plan, scope: Scope, node: Node) -> str:
 def _step_lines(plan, scope: Scope, node: Node) -> list[str]:
     lines = OP_LINES[node.op](plan, scope, node, scope.names[id(node)])
     if id(node) in plan.temps:
-        buffer = plan.buffers[id(node)]
+        buffer, temp = plan.buffers[id(node)], plan.temps[id(node)]
         lines += [f"# {buffer}: into the caller's buffer",
-                  *_copy_lines(scope, buffer, node.shape, lambda i, _: f"{plan.temps[id(node)]}[{i}]")]
+                  *_copy_lines(scope, buffer, node.shape, lambda i, _: f"{temp}[{i}]")]
     return lines
 
 

@@ -106,7 +106,8 @@ def load_cached(dispatcher, types: tuple) -> bool:
     Numba's cache API; a dispatcher without it (a chain of pieces, another Numba) returns
     False and compiles.
     """
-    load = getattr(getattr(dispatcher, "_cache", None), "_load_overload", None)
+    cache = getattr(dispatcher, "_cache", None)
+    load = getattr(cache, "_load_overload", None)
     if load is None or not hasattr(dispatcher, "_cache_hits"):
         return False
     from numba.core.compiler_lock import global_compiler_lock
@@ -117,10 +118,9 @@ def load_cached(dispatcher, types: tuple) -> bool:
             return True
         context = dispatcher.targetctx
         rtsys.initialize(context)
-        if _generated(dispatcher):  # its callees loaded first (unlinked.py)
-            result = dispatcher._cache.load_overload(types, context)
-        else:
-            result = load(types, context)
+        if _generated(dispatcher):  # its callees loaded first (unlinked.safe_loader)
+            load = cache.load_overload
+        result = load(types, context)
         if result is None:
             return False
         dispatcher._cache_hits[types] += 1

@@ -14,8 +14,9 @@ loops), each compiled and cached on its own. Numba's own helpers (``tanh``'s ove
 The price: code loaded from Numba's cache needs those callees loaded first, or LLVM cannot
 resolve them (the process would crash). So each compile records beside Numba's cache which
 overloads it calls (``*.helpers``); before a load, ``loadable`` loads them and checks that
-every symbol the cached code declares is defined. If one is not (no record, or a helper's
-cache rebuilt since under other names), the function is compiled anew instead.
+every symbol the cached code declares is defined, here or under the number another process
+gave the same function (``_alias``). If one is not (no record, or a callee not loaded here
+at all), the function is compiled anew instead.
 """
 
 from __future__ import annotations
