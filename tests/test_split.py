@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import gradcomp as gc
 from gradcomp.models import window_classifier_loss
 from gradcomp.runtime import split
 from gradcomp.runtime.blas import single_threaded_blas
@@ -28,16 +27,31 @@ def _inputs(loss, seed=0):
 
 
 @pytest.fixture
-def counted(monkeypatch):
-    calls = []
+def spied(monkeypatch):
+    """(rows of each call split, rows of each call that fell back to the one-thread kernel)"""
+    calls, alone = [], []
     original = split.SplitCall.__call__
 
-    def spy(self, args):
-        calls.append(args[self.rows_at[0]].shape[self.rows_at[1]])
-        return original(self, args)
+    def spy(self, args, one_thread):
+        rows = args[self.rows_at[0]].shape[self.rows_at[1]]
+        calls.append(rows)
+
+        def fell_back(*arguments):
+            alone.append(rows)
+            return one_thread(*arguments)
+
+        return original(self, args, fell_back)
 
     monkeypatch.setattr(split.SplitCall, "__call__", spy)
-    return calls
+    return calls, alone
+
+
+@pytest.fixture
+def counted(spied):
+    """The rows of each call run on both cores."""
+    calls, alone = spied
+    yield calls
+    assert not alone  # none of them fell back
 
 
 @pytest.mark.parametrize("loss, rows", [("softmax", "lookups"), ("max_margin", True)])
@@ -75,3 +89,62 @@ def test_blas_threads_are_restored_after_a_split_call(compiled, counted):
 def test_one_thread_when_asked(monkeypatch):
     monkeypatch.setenv("GRADCOMP_THREADS", "1")
     assert not split.SplitCall.available()
+
+
+def _softmax(compiled):
+    return compiled(("window-split", "softmax", "lookups"), lambda: window_classifier_loss(
+        2, DIM, HIDDEN, CLASSES, "tanh", "softmax"), rows="lookups", block=True)
+
+
+def _assert_same(got, want):
+    assert got[0] == pytest.approx(want[0], rel=1e-12)
+    for name, g in want[1].items():
+        np.testing.assert_allclose(got[1][name].to_dense() if name == "L" else got[1][name],
+                                   g.to_dense() if name == "L" else g, rtol=1e-10, atol=1e-13)
+
+
+def test_openblas_runs_the_second_half_on_another_thread():
+    import ctypes
+    import threading
+
+    from gradcomp.runtime.halves import level1_mode
+
+    mode = level1_mode(single_threaded_blas.library)
+    assert mode is not None
+    threads = set()
+    part = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * 3, ctypes.c_double,
+                            *[ctypes.c_void_p, ctypes.c_int64] * 3, ctypes.c_void_p)(
+        lambda *args: threads.add(threading.get_ident()))
+    start = np.zeros(2).ctypes.data
+    single_threaded_blas.library.blas_level1_thread(
+        mode, 2, 0, 0, start, start, 0, start, 1, start, 0, ctypes.cast(part, ctypes.c_void_p), 2)
+    assert len(threads) == 2 and threading.get_ident() in threads
+
+
+def test_calls_from_two_threads_at_once_are_both_right(compiled, spied):
+    from concurrent.futures import ThreadPoolExecutor
+
+    fn = _softmax(compiled)
+    inputs = [_inputs("softmax", seed=s) for s in range(4)]
+    wants = [fn.interpret(**i) for i in inputs]
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(3):
+            for got, want in zip(pool.map(lambda i: fn(**i), inputs), wants):
+                _assert_same(got, want)
+    assert len(spied[0]) == 12
+
+
+@pytest.mark.parametrize("why", ["an input not in C order", "BLAS on one thread"])
+def test_the_one_thread_kernel_serves_what_cannot_be_split(compiled, spied, why):
+    fn = _softmax(compiled)
+    inputs = _inputs("softmax", seed=2)
+    want = fn.interpret(**inputs)
+    fn(**inputs)  # (compiles the split call)
+    if why == "BLAS on one thread":
+        with single_threaded_blas:
+            got = fn(**inputs)
+    else:
+        inputs["W"] = np.asfortranarray(inputs["W"])
+        got = fn(**inputs)
+    _assert_same(got, want)
+    assert spied[1] == [BATCH]

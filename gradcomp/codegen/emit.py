@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from ..ir import FLOAT, Node, describe
 from ..version import __version__
 from .entry import binding_lines, entry_lines, wrapped
-from .naming import HELPERS, HELPERS_VERSION
+from .naming import HALVES, HELPERS, HELPERS_VERSION
 from .outline import outline_loops
 from .pieces import Piece, driver_lines, link_pieces
 from .plan import Plan, Result, Stages, make_plan
 from .regions import Region
 from .rows import scatter_lines, setup_lines
 from .scope import Scope, var
-from .stages import tiled_lines
+from .stages import serve_lines, split_lines, tiled_lines
 from .steps import results_lines, steps_lines
 
 JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy")'
@@ -125,6 +125,17 @@ def print_kernel(plan: Plan) -> tuple[str, tuple[Piece, ...], tuple[Piece, ...]]
             [*_define(JIT, stages.finish, names + carried + list(stages.scalars),
                      "After the tiles: what depends on the sums, and the results."),
              *_indented(finish), *_indented([_return(returns)])],
+            [*_define(JIT, stages.serve, ["control", "job", *names, *carried, first, last],
+                      f"One half of a split call (gradcomp/runtime/halves.py):\n    "
+                      f"{stages.rows} on the arguments control holds for job 0 or 1, its sums\n"
+                      f"    handed back there. The other parameters only give the types: the "
+                      f"job's arrays\n    are made from the addresses and shapes in control."),
+             *_indented(serve_lines(stages, [*names, *carried, first, last]))],
+            [*_define(JIT, stages.split, ["control", *names],
+                      f"A large batch on both cores: the rows in two halves, one here and one "
+                      f"on a thread\n    of NumPy's OpenBLAS, at once, each with sums of its "
+                      f"own, added before\n    {stages.finish}."),
+             *_indented(split_lines(plan, names))],
         ]
         return _joined(head, parts), (), ()
     body, loops = outline_loops(body, names, plan.function, INNER_JIT, wrapped)
@@ -187,7 +198,8 @@ def _head(plan: Plan, names: list[str], returns: list[str]) -> list[str]:
         f"{function}({', '.join(names)}) -> ({', '.join(returns)})",
         *([filled] if filled else []),
         *([f"For large batches, in three steps: {function}_prepare, {function}_rows over a "
-           f"range of rows,", f"{function}_finish (the runtime runs two ranges at once)."]
+           f"range of rows,", f"{function}_finish (the runtime runs two ranges at once: "
+           f"{function}_split)."]
           if plan.staged else []),
         "Edit the loss, not this file: it is rewritten whenever the graph changes.",
         '"""',
@@ -200,6 +212,7 @@ def _head(plan: Plan, names: list[str], returns: list[str]) -> list[str]:
         "from gradcomp.runtime.helpers import (  # noqa: F401",
         *(f"    {helper}," for helper in HELPERS),
         ")",
+        *([f"from gradcomp.runtime.halves import {', '.join(HALVES)}"] if plan.staged else []),
         "",
         "",
     ]

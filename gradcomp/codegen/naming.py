@@ -21,18 +21,21 @@ from ..ir import Node, Op
 # not imported: writing source needs no Numba.
 _RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
 HELPERS_VERSION = hashlib.sha256(b"".join(
-    (_RUNTIME / name).read_bytes() for name in ("helpers.py", "blas.py"))).hexdigest()[:12]
+    (_RUNTIME / name).read_bytes() for name in ("helpers.py", "blas.py", "halves.py"))).hexdigest()[:12]
 
 # What generated modules import from gradcomp.runtime.helpers.
 HELPERS = ("CallRejected", "dot", "dot_add", "dot_into", "empty", "gather_rows", "in_range",
            "matmul", "matmul_add", "matmul_into", "overlaps", "pick_columns", "ravel", "reshape",
            "row_slots", "scatter_rows", "tanh", "unpick_columns")
+# What a staged module's split and serve functions import from gradcomp.runtime.halves.
+HALVES = ("add_into", "hand_back", "like", "post", "run_halves", "taken", "zeroed")
 RESERVED = frozenset(
     set(keyword.kwlist)
     | set(keyword.softkwlist)
     | set(dir(builtins))
     | set(HELPERS)
-    | {"np", "math", "numba", "dt", "acc", "row", "kernel", "loss_and_grads", "loss_value"}
+    | set(HALVES)
+    | {"control", "job", "base", "sums", "more", "half", "total", "np", "math", "numba", "dt", "acc", "row", "kernel", "loss_and_grads", "loss_value"}
 )
 _LOOP_VAR = re.compile(r"[ij]\d+")
 MAX_LENGTH = 32

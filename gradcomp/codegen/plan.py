@@ -68,6 +68,8 @@ class Stages:
     prepare: str  # function names in the module
     rows: str
     finish: str
+    serve: str  # one half of a split call, on the arguments posted for it (runtime/halves.py)
+    split: str  # a whole call, its rows in two halves, one on each core
     carried: tuple[str, ...]  # what prepare returns, passed on to rows and finish
     private: tuple[str, ...]  # sums each half of a split call needs its own copy of (added)
     arguments: tuple[str, ...]  # the kernel's parameters (inputs, then buffers)
@@ -289,7 +291,8 @@ def _stages(function, names, steps, kind, buffers, row_blocks, scalars, argument
         carried += [v for v in (block.slot, block.index, block.rows) if v is not None]
         if block.slot is not None:  # distinct rows: each half adds into rows of its own
             private.append(block.rows)
-    return Stages(f"{function}_prepare", f"{function}_rows", f"{function}_finish",
+    return Stages(*(f"{function}_{stage}" for stage in ("prepare", "rows", "finish", "serve",
+                                                          "split")),
                   tuple(carried), tuple(private), tuple(arguments), tuple(scalars))
 
 

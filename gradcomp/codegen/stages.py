@@ -65,6 +65,63 @@ def tiled_lines(plan, scope: Scope, prologue: list[str], dim_lines: list[str],
     return lines, rows, [*dim_lines, "", after, *post]
 
 
+def serve_lines(stages, params: list[str]) -> list[str]:
+    """The body of ``serve``: ``rows`` on job ``job``'s arguments (control's rows from 1 + job
+    x their number, one per parameter), its sums handed back."""
+    made = [f"like({name}, control, base + {slot})" for slot, name in enumerate(params, 1)]
+    return [
+        f"base = job * {len(params)}  # the job's arguments: control's rows base + 1...",
+        *wrapped(f"sums = {stages.rows}(", made, ")"),
+        "hand_back(control, job, sums)",
+    ]
+
+
+def split_lines(plan, names: list[str]) -> list[str]:
+    """The body of ``split``: a large batch on both cores. ``prepare``; the rows half..total
+    posted to the other core's ``serve`` with array sums of their own (zeroed); rows 0..half
+    here; the other half's sums added in; ``finish``."""
+    stages = plan.stages
+    param, axis = plan.tiled
+    carried = list(stages.carried)
+    taken = set(names) | set(carried)
+    own = {}
+    for name in stages.private:
+        other = f"{name}_other"
+        while other in taken:
+            other += "_"
+        own[name] = other
+    second = [own.get(name, name) for name in names + carried]
+    scalars = list(stages.scalars)
+    unpacked = ", ".join(carried) + ("," if len(carried) == 1 else "")
+    return [
+        f"total = {names[param]}.shape[{axis}]",
+        "# the first half: as many rows as the second (or one more), in whole tiles when that",
+        "# many rows make them",
+        (f"half = min((total // 2 + {TILE_ROWS - 1}) // {TILE_ROWS} * {TILE_ROWS}, "
+         "(total + 1) // 2)"),
+        *wrapped(f"{unpacked} = {stages.prepare}(" if carried else f"{stages.prepare}(",
+                 names, ")"),
+        *(["# the second half's own array sums, zeroed (added into these at the end)"]
+          if own else []),
+        *(f"{other} = zeroed({name})" for name, other in own.items()),
+        "# job 0: rows 0..half; job 1: rows half..total, into the second half's own sums",
+        *wrapped("post(control, 0, (", [*names, *carried, "0", "half"], "))"),
+        *wrapped("post(control, 1, (", [*second, "half", "total"], "))"),
+        f"run_halves(control)  # both at once ({stages.serve} on each), job 1 on another core",
+        (f"sums, more = taken(control, 0, {_sums_tuple(scalars)}), "
+         f"taken(control, 1, {_sums_tuple(scalars)})"),
+        *(f"add_into({name}, {other})" for name, other in own.items()),
+        *wrapped(f"return {stages.finish}(",
+                 [*names, *carried, *(f"sums[{k}] + more[{k}]" for k in range(len(scalars)))],
+                 ")"),
+    ]
+
+
+def _sums_tuple(scalars: list[str]) -> str:
+    """A tuple as long as the scalar sums (``taken`` reads that many)."""
+    return "(" + "".join("0.0, " for _ in scalars).rstrip(" ") + ")" if scalars else "()"
+
+
 def _tile(plan, scope: Scope, first: str, last: str):
     """The first lines of a tile (its rows, its slices of the row inputs), the scope inside
     it, its steps and the lines adding its lookups into the row gradients."""

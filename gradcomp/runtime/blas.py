@@ -32,6 +32,8 @@ JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS enum values
 SYMBOLS = {np.float32: "gradcomp_cblas_sgemm", np.float64: "gradcomp_cblas_dgemm"}
+# OpenBLAS's own split of a range over its threads (runtime/halves.py), when NumPy's is found
+LEVEL1_THREAD = "gradcomp_blas_level1_thread"
 
 
 def _signature(real, address=types.uintp):
@@ -81,17 +83,23 @@ class _SingleThreaded:
         self._depth = 0
         self._saved = 1
         self.available = False
-        self._get = self._set = None
+        self._get = self._set = self.library = None
 
     def bind(self, library) -> None:
         try:
             self._get = library.scipy_openblas_get_num_threads64_
             self._set = library.scipy_openblas_set_num_threads64_
+            library.blas_level1_thread  # noqa: B018 - what split calls need (halves.py)
         except AttributeError:
             return
         self._get.restype = ctypes.c_int
         self._set.argtypes = [ctypes.c_int]
+        self.library = library
         self.available = True
+
+    def threads(self) -> int:
+        """How many threads NumPy's OpenBLAS runs a product on now."""
+        return self._get()
 
     def __enter__(self):
         with self._lock:
@@ -138,6 +146,9 @@ def _register() -> str:
     if found is not None:
         path, library, addresses = found
         single_threaded_blas.bind(library)
+        if single_threaded_blas.available:
+            llvm.add_symbol(LEVEL1_THREAD, ctypes.cast(library.blas_level1_thread,
+                                                       ctypes.c_void_p).value)
         where = f"NumPy's OpenBLAS ({os.path.basename(path)})"
     else:
         addresses = _np_dot_callbacks()

@@ -122,7 +122,7 @@ class Kernel:
     def _invoke(self, args: tuple) -> tuple:
         """The compiled kernel on checked arguments; a large batch on both cores."""
         if self._split is not None and self._split.wants(args):
-            return self._split(args)
+            return self._split(args, self._dispatcher)
         return self._dispatcher(*args)
 
     def compile(self, types: tuple) -> None:

@@ -1,44 +1,38 @@
 """A large batch on both cores: the rows of a tiled kernel split in two halves.
 
-A tiled kernel can also be written as three functions (``codegen/stages.py``): ``prepare``
-(checks, what depends on no row, zeroed sums), ``rows(first, last)`` (the tiles, adding into
-the sums) and ``finish``. For a batch of at least ``SPLIT_ROWS`` rows, ``SplitCall`` runs
-``prepare``, then the two halves of the rows at once, one on a worker thread with sums of its
-own, adds the second half's sums into the first's, and runs ``finish``. During the halves
-NumPy's OpenBLAS runs each product on the thread that calls it, so there is one thread per
-core and no BLAS pool spinning beside them; BLAS's own threading is restored afterwards.
+A tiled kernel can also be written as functions of its stages (``codegen/stages.py``):
+``prepare`` (checks, what depends on no row, zeroed sums), ``rows(first, last)`` (the tiles,
+adding into the sums), ``finish``, and ``split``, which runs a whole call: ``prepare``, then
+the two halves of the rows at once, the second on a thread of NumPy's own OpenBLAS pool with
+array sums of its own (``halves.py``), their sums added, then ``finish``. During the halves
+OpenBLAS runs each product on the thread that calls it, so there is one thread per core;
+BLAS's own threading is restored afterwards.
 
-That module is generated and compiled only when the first such batch comes (in the
-background, the one-function kernel answering until it is ready; in the call with
-``block``). Measured on the window classifier (2 cores, one process, interleaved with pauses):
-float32 B = 4096 5.9 ms against 7.4 ms in one thread, B = 512 0.83 against 0.93 ms; at
-B = 256 the two were equal. The results are the one-thread results up to the order of the
-additions in the sums (float rounding). ``GRADCOMP_THREADS=1`` keeps every call on one thread.
+For a batch of at least ``SPLIT_ROWS`` rows, ``SplitCall`` calls ``split``. That module is
+generated and compiled when the first such batch comes (in the background, the one-function
+kernel answering until it is ready; in the call with ``block``). Measured on the window
+classifier (2 cores, one process, 12 alternating rounds each, median of the per-round
+ratios split / one-thread): 0.82-0.90 from 128 rows to 4,096 (float32) and 0.78-0.88
+(float64); at 64 rows 1.03 and 0.93, at 32 rows 1.19 and 1.10. The results are the
+one-thread results up to the order of the additions in the sums (float rounding).
+``GRADCOMP_THREADS=1`` keeps every call on one thread.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from numba.np.numpy_support import as_dtype
 
-from ..codegen.tiling import TILE_ROWS
 from .background import Background, NotReady
 from .blas import single_threaded_blas
 from .compile import compile_types, load_module
+from .halves import control_for, level1_mode, make_entry, servable
 
-SPLIT_ROWS = 512  # measured: below this the thread hand-off costs as much as it gains
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradcomp-rows")
-    return _POOL
+SPLIT_ROWS = 128  # measured: below this the hand-off costs as much as it gains
 
 
 class SplitCall:
@@ -50,9 +44,11 @@ class SplitCall:
         self.block = block
         self.background = Background()
         self._lock = threading.Lock()
-        self._stages = None  # prepare, rows, finish dispatchers
-        self.private: list[int] = []  # arguments each half has its own copy of (the sums)
+        self._stages = None  # prepare, rows, finish, serve, split dispatchers
+        self._controls: dict[tuple, np.ndarray] = {}  # argument dtypes -> the jobs' control
+        self._busy = threading.Lock()  # held by the split call using the controls
         self._ready: set = set()  # argument dtypes compiled for
+        self._entries: list = []  # the C functions the controls name
         self._failed = False
 
     @staticmethod
@@ -84,39 +80,69 @@ class SplitCall:
         return True
 
     def compile(self, types: tuple) -> None:
-        """Compile the three stages for the kernel's argument ``types``: the later ones take
-        what the one before returns, so their types follow from its compiled signature."""
+        """Compile the stages for the kernel's argument ``types``: the later ones take what
+        the one before returns, so their types follow from its compiled signature; then the
+        other core's ``serve`` (for C-order arrays of those dtypes) and ``split``."""
         with self._lock:
             if self._stages is None:
                 spec = self._make()
                 module = load_module(spec.source)
-                self._stages = [getattr(module, f) for f in
-                                (spec.stages.prepare, spec.stages.rows, spec.stages.finish)]
-                names = list(spec.stages.arguments) + list(spec.stages.carried)
-                self.private = [names.index(name) for name in spec.stages.private]
-            prepare, rows, finish = self._stages
+                self._stages = [getattr(module, getattr(spec.stages, stage)) for stage in
+                                ("prepare", "rows", "finish", "serve", "split")]
+            prepare, rows, finish, serve, split = self._stages
             compile_types(prepare, types)
             carried = tuple(prepare.overloads[types].signature.return_type)
             row_types = types + carried + (numba.types.int64, numba.types.int64)
             compile_types(rows, row_types)
             sums = tuple(rows.overloads[row_types].signature.return_type)
             compile_types(finish, types + carried + sums)
+            witnesses = tuple(_witness(t) for t in row_types)
+            control = numba.typeof(np.zeros((1, 1), np.int64))
+            compile_types(serve, (control, numba.types.int64,
+                                  *(numba.typeof(w) for w in witnesses)))
+            entry = make_entry(serve, witnesses, 1 + 2 * len(row_types) + 2 * len(sums))
+            compile_types(split, (control, *types))
+            self._controls[_dtypes(types)] = control_for(entry, len(row_types), len(sums),
+                                                         _mode())
+            self._entries.append(entry)  # (kept alive: control holds its address)
 
-    def __call__(self, args: tuple) -> tuple:
-        prepare, rows, finish = self._stages
-        position, axis = self.rows_at
-        total = args[position].shape[axis]
-        # the first half's tiles, as many rows as the second's (or one more), in whole tiles
-        # when that many rows make them
-        half = min((total // 2 + TILE_ROWS - 1) // TILE_ROWS * TILE_ROWS, (total + 1) // 2)
-        first = [*args, *prepare(*args)]
-        second = list(first)
-        for k in self.private:
-            second[k] = np.zeros_like(first[k])
-        with single_threaded_blas:
-            other = _pool().submit(rows, *second, half, total)
-            sums = rows(*first, 0, half)
-            more = other.result()
-        for k in self.private:
-            first[k] += second[k]
-        return finish(*first, *(a + b for a, b in zip(sums, more)))
+    def __call__(self, args: tuple, alone) -> tuple:
+        """The call on both cores; by ``alone`` (the one-thread kernel) if another thread's
+        split call has the jobs' control, an array is not in C order, or NumPy's OpenBLAS
+        runs on one thread."""
+        control = self._controls[tuple(a.dtype for a in args if isinstance(a, np.ndarray))]
+        if not (servable(args) and single_threaded_blas.threads() > 1
+                and self._busy.acquire(blocking=False)):
+            return alone(*args)
+        try:
+            with single_threaded_blas:
+                return self._stages[4](control, *args)
+        finally:
+            self._busy.release()
+
+
+_MODE: list = []
+
+
+def _mode() -> int:
+    """OpenBLAS's mode number for the halves (``halves.level1_mode``), probed once."""
+    if not _MODE:
+        _MODE.append(level1_mode(single_threaded_blas.library))
+    if _MODE[0] is None:
+        raise RuntimeError("NumPy's OpenBLAS splits no range of doubles over its threads")
+    return _MODE[0]
+
+
+def _dtypes(types: tuple) -> tuple:
+    """The NumPy dtypes of the arrays among ``types`` (the key of a call's compiled forms)."""
+    return tuple(as_dtype(t.dtype) for t in types if isinstance(t, numba.types.Array))
+
+
+def _witness(kind):
+    """A value of type ``kind`` standing for the job's: an array of no elements (C order),
+    or a number."""
+    if isinstance(kind, numba.types.Array):
+        array = np.empty((0,) * kind.ndim, as_dtype(kind.dtype))
+        array.setflags(write=False)
+        return array
+    return as_dtype(kind).type(0)

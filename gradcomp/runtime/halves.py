@@ -1,0 +1,266 @@
+"""The two halves of a split call, at once, on the threads of NumPy's own OpenBLAS.
+
+A split call (``split.py``) runs the rows of a large batch in two halves, one per core. The
+second core's thread is OpenBLAS's: its pool already keeps a thread per core, which spins for
+a while after each product. A thread of gradcomp's own beside it fought that spinning pool
+on 2 cores: measured on the window classifier at B = 256, calls within about 0.1 s after a
+NumPy product took 4 ms (a scheduler tick) instead of 0.4-0.5, whether gradcomp's thread
+slept between calls or spun. So the halves are handed to OpenBLAS's own thread dispatch,
+``blas_level1_thread``, which splits a range over its threads and calls a C function on each
+part (the caller's thread runs the first part): here the range has two parts, one per half,
+and the C function (``entry``, made for each compiled form of a kernel) runs the staged
+module's ``serve`` on the half its part names. Meanwhile each half's products run on its
+own thread (``single_threaded_blas``), so there is one pool in the process, busy on both cores.
+
+A job is written into ``control``, a small int64 array, by the compiled ``split`` function
+(``post``): per argument of ``rows`` its array's address and shape, or a number's bits;
+``serve`` makes arrays of them (``like``), runs ``rows`` and writes its scalar sums back
+(``hand_back``), which ``split`` reads (``taken``). ``control``'s first row holds the address
+of ``entry`` and the number of arguments of a job; then the arguments of job 0, of job 1, and
+the sums of job 0, of job 1.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numba
+import numpy as np
+from numba import literal_unroll, types
+from numba.extending import intrinsic, overload, register_jitable
+from numba.np.unsafe.ndarray import to_fixed_tuple
+
+from .blas import LEVEL1_THREAD
+from .helpers import empty, ravel
+
+WIDTH = 8  # control's columns: an address and up to 7 dims
+_JIT = {"nogil": True, "cache": True}
+# blas_level1_thread(mode, m, n, k, alpha, a, lda, b, ldb, c, ldc, function, threads)
+_level1_thread = types.ExternalFunction(LEVEL1_THREAD, types.int32(
+    types.int32, types.int64, types.int64, types.int64, types.voidptr, types.voidptr,
+    types.int64, types.voidptr, types.int64, types.voidptr, types.int64, types.voidptr,
+    types.int32))
+# what it calls on each part: (m, n, k, alpha, a, lda, b, ldb, c, ldc, buffer)
+ENTRY = types.void(types.int64, types.int64, types.int64, types.float64, types.voidptr,
+                   types.int64, types.voidptr, types.int64, types.voidptr, types.int64,
+                   types.voidptr)
+
+
+@intrinsic
+def _pointer(typingctx, address, template):
+    """The address (an integer or a void pointer) as a pointer to ``template``'s elements."""
+    def codegen(context, builder, signature, args):
+        element = context.get_data_type(signature.args[1].dtype).as_pointer()
+        if isinstance(signature.args[0], types.Integer):
+            return builder.inttoptr(args[0], element)
+        return builder.bitcast(args[0], element)
+
+    return types.CPointer(template.dtype)(address, template), codegen
+
+
+@intrinsic
+def _function(typingctx, address):
+    """The integer ``address`` as a void pointer (to a C function)."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
+
+    return types.voidptr(address), codegen
+
+
+@intrinsic
+def _integer(typingctx, pointer):
+    """A void pointer as an integer."""
+    def codegen(context, builder, signature, args):
+        return builder.ptrtoint(args[0], context.get_value_type(types.int64))
+
+    return types.int64(pointer), codegen
+
+
+@intrinsic
+def _address(typingctx, array):
+    """The address of ``array``'s data as a void pointer."""
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        return builder.bitcast(data, context.get_value_type(types.voidptr))
+
+    return types.voidptr(array), codegen
+
+
+def like(template, control, slot):
+    """In compiled ``serve``: the job's argument in row ``slot`` of ``control``, of the type
+    of ``template`` (an array of its element type and dims, C order, or a number)."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(like, jit_options=_JIT)
+def _like_overload(template, control, slot):
+    if isinstance(template, types.Array):
+        ndim = template.ndim
+
+        def array(template, control, slot):
+            shape = to_fixed_tuple(control[slot, 1:1 + ndim], ndim)
+            return numba.carray(_pointer(control[slot, 0], template), shape)
+
+        return array
+    if isinstance(template, types.Boolean):
+        return lambda template, control, slot: control[slot, 0] != 0
+    if isinstance(template, (types.Integer, types.Float)):
+        cast = numba.np.numpy_support.as_dtype(template).type
+        kind = np.float64 if isinstance(template, types.Float) else np.int64
+        return lambda template, control, slot: cast(control.view(kind)[slot, 0])
+    return None
+
+
+def _put(control, slot, value):
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_put, jit_options=_JIT)
+def _put_overload(control, slot, value):
+    if isinstance(value, types.Array):
+        def array(control, slot, value):
+            control[slot, 0] = value.ctypes.data
+            for k in range(value.ndim):
+                control[slot, 1 + k] = value.shape[k]
+
+        return array
+    if isinstance(value, types.Float):
+        def real(control, slot, value):
+            floats = control.view(np.float64)
+            floats[slot, 0] = value
+
+        return real
+    if isinstance(value, (types.Integer, types.Boolean)):
+        def whole(control, slot, value):
+            control[slot, 0] = value
+
+        return whole
+    return None
+
+
+@register_jitable
+def post(control, job, arguments):
+    """In compiled ``split``: the tuple ``arguments`` (``rows``' arguments) as job ``job``."""
+    slot = 1 + job * control[0, 1]
+    for value in literal_unroll(arguments):
+        _put(control, slot, value)
+        slot += 1
+
+
+def hand_back(control, job, sums):
+    """In compiled ``serve``: job ``job``'s scalar ``sums`` into their rows of ``control``."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(hand_back, jit_options=_JIT)
+def _hand_back_overload(control, job, sums):
+    if isinstance(sums, types.Tuple) and not sums.types:
+        return lambda control, job, sums: None
+    if isinstance(sums, types.UniTuple) and isinstance(sums.dtype, (types.Float, types.Integer)):
+        def numbers(control, job, sums):
+            floats = control.view(np.float64)
+            first = 1 + 2 * control[0, 1] + job * len(sums)
+            for k in range(len(sums)):
+                floats[first + k, 0] = sums[k]
+
+        return numbers
+    return None
+
+
+def taken(control, job, sums):
+    """In compiled ``split``: job ``job``'s scalar sums (as many as ``sums`` has)."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(taken, jit_options=_JIT)
+def _taken_overload(control, job, sums):
+    count = len(sums)
+
+    def impl(control, job, sums):
+        first = 1 + 2 * control[0, 1] + job * count
+        return to_fixed_tuple(control.view(np.float64)[first:first + count, 0].copy(), count)
+
+    return impl
+
+
+@register_jitable
+def run_halves(control):
+    """In compiled ``split``: jobs 0 and 1 at once, job 1 on a thread of OpenBLAS's pool
+    (``entry``, whose address is ``control[0, 0]``, runs each). The range is two doubles
+    long, one per part; a part's "b" is its start, "c" the range's start for both."""
+    parts = empty((2,), np.float64)
+    parts[0] = 0.0  # (what each part reads as alpha)
+    _level1_thread(np.int32(control[0, 2]), 2, 0, 0, _address(parts), _address(control), 0,
+                   _address(parts), 1, _address(parts), 0, _function(control[0, 0]), 2)
+
+
+@register_jitable
+def zeroed(a):
+    """In compiled ``split``: a zeroed array like the C-order array ``a``."""
+    out = empty(a.shape, a.dtype)
+    flat = ravel(out)
+    for k in range(flat.size):
+        flat[k] = 0
+    return out
+
+
+@register_jitable
+def add_into(a, b):
+    """In compiled ``split``: ``a += b`` for C-order arrays of one shape."""
+    flat, more = ravel(a), ravel(b)
+    for k in range(flat.size):
+        flat[k] += more[k]
+
+
+def make_entry(serve, witnesses: tuple, rows: int):
+    """The C function ``blas_level1_thread`` calls on each part: ``serve`` on the job its part
+    names, in the ``rows`` x ``WIDTH`` array at ``a``. ``witnesses`` stand for the job's
+    arguments' types (arrays of no elements, C order, read-only as the C function's constants
+    are, and numbers); ``serve`` is compiled for them already, so the C function's own compile
+    calls its code instead of compiling it again."""
+    whole = np.empty((0, 0), np.int64)  # (a's element type)
+
+    @numba.cfunc(ENTRY, nogil=True, error_model="numpy")
+    def entry(m, n, k, alpha, a, lda, b, ldb, c, ldc, buffer):
+        control = numba.carray(_pointer(a, whole), (rows, WIDTH))
+        serve(control, np.int64(_integer(b) != _integer(c)), *witnesses)
+
+    return entry
+
+
+def control_for(entry, arguments: int, sums: int, mode: int) -> np.ndarray:
+    """The ``control`` array of one call's two jobs."""
+    control = np.zeros((1 + 2 * arguments + 2 * sums, WIDTH), np.int64)
+    control[0, :3] = entry.address, arguments, mode
+    return control
+
+
+_PART = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
+                         *[ctypes.c_void_p, ctypes.c_int64] * 3, ctypes.c_void_p)
+
+
+def level1_mode(library) -> int | None:
+    """The ``mode`` with which OpenBLAS's ``blas_level1_thread`` calls a function of real
+    doubles on each of two parts (its numbering of precisions changed between versions:
+    double is 3 in 0.3.31, 1 before bfloat16 came); None if no candidate does."""
+    split = library.blas_level1_thread
+    split.restype = ctypes.c_int
+    split.argtypes = [ctypes.c_int, *[ctypes.c_int64] * 3, ctypes.c_void_p,
+                      *[ctypes.c_void_p, ctypes.c_int64] * 3, ctypes.c_void_p, ctypes.c_int]
+    parts = np.zeros(2)
+    for mode in (3, 1):
+        called = []
+        part = _PART(lambda m, n, k, alpha, a, lda, b, ldb, c, ldc, buffer, called=called:
+                     called.append((m, b - c)))
+        start = parts.ctypes.data
+        split(mode, 2, 0, 0, start, start, 0, start, 1, start, 0,
+              ctypes.cast(part, ctypes.c_void_p), 2)
+        if sorted(called) == [(1, 0), (1, 8)]:
+            return mode
+    return None
+
+
+def servable(args) -> bool:
+    """Whether a call's arguments can be posted: C-order arrays of at most 7 dims."""
+    return all(a.flags.c_contiguous and a.ndim < WIDTH for a in args
+               if isinstance(a, np.ndarray))
