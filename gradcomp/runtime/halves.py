@@ -242,7 +242,8 @@ _PART = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, c
 def level1_mode(library) -> int | None:
     """The ``mode`` with which OpenBLAS's ``blas_level1_thread`` calls a function of real
     doubles on each of two parts (its numbering of precisions changed between versions:
-    double is 3 in 0.3.31, 1 before bfloat16 came); None if no candidate does."""
+    double is 3 in 0.3.31, 1 before bfloat16 came); None if no candidate does. Only with
+    OpenBLAS on two threads or more (on one, it waits for ever for a second)."""
     split = library.blas_level1_thread
     split.restype = ctypes.c_int
     split.argtypes = [ctypes.c_int, *[ctypes.c_int64] * 3, ctypes.c_void_p,

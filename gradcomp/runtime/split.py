@@ -59,7 +59,8 @@ class SplitCall:
         """Whether this call is split: enough rows, and the stages compiled for its types
         (the first such call starts compiling them and is not split)."""
         position, axis = self.rows_at
-        if self._failed or args[position].shape[axis] < SPLIT_ROWS:
+        if self._failed or args[position].shape[axis] < SPLIT_ROWS or (
+                single_threaded_blas.threads() < 2):  # (OpenBLAS with no thread to spare)
             return False
         key = tuple(a.dtype for a in args if isinstance(a, np.ndarray))
         if key in self._ready:
@@ -125,7 +126,8 @@ _MODE: list = []
 
 
 def _mode() -> int:
-    """OpenBLAS's mode number for the halves (``halves.level1_mode``), probed once."""
+    """OpenBLAS's mode number for the halves (``halves.level1_mode``), probed once (with two
+    threads or more: with one, OpenBLAS would wait for a thread that does not exist)."""
     if not _MODE:
         _MODE.append(level1_mode(single_threaded_blas.library))
     if _MODE[0] is None:
