@@ -5,7 +5,7 @@ before every step's comment line, and each step is charged the cycles up to the 
 The copy is compiled beside the real kernel and called with the benchmark's inputs; the table
 gives microseconds per call for each step, summed over the tiles, largest first, with the
 kernel's own median time (unstamped) to show what the stamps add. Each figure is the best of
-five rounds (per step for the steps). From 512 rows up, the kernel's own call runs the rows'
+five rounds (per step for the steps). From 128 rows up, the kernel's own call runs the rows'
 two halves on both cores (``runtime/split.py``); the stamped copy is the one-function kernel.
 
 Run: python benchmarks/kernel_steps.py [--dtype float64] [--batch 4096] [--vocab 20000]
