@@ -16,8 +16,8 @@ A job is written into ``control``, a small int64 array, by the compiled ``split`
 (``post``): per argument of ``rows`` its array's address and shape, or a number's bits;
 ``serve`` makes arrays of them (``like``), runs ``rows`` and writes its scalar sums back
 (``hand_back``), which ``split`` reads (``taken``). ``control``'s first row holds the address
-of ``entry`` and the number of arguments of a job; then the arguments of job 0, of job 1, and
-the sums of job 0, of job 1.
+of ``entry``, the number of arguments of a job and OpenBLAS's mode number for doubles
+(``level1_mode``); then the arguments of job 0, of job 1, and the sums of job 0, of job 1.
 """
 
 from __future__ import annotations
@@ -147,6 +147,13 @@ def post(control, job, arguments):
         slot += 1
 
 
+@register_jitable
+def _sums_row(control, job, count):
+    """The first row of job ``job``'s ``count`` scalar sums in ``control`` (after the
+    header row and both jobs' arguments)."""
+    return 1 + 2 * control[0, 1] + job * count
+
+
 def hand_back(control, job, sums):
     """In compiled ``serve``: job ``job``'s scalar ``sums`` into their rows of ``control``."""
     raise NotImplementedError("compiled code only")
@@ -159,7 +166,7 @@ def _hand_back_overload(control, job, sums):
     if isinstance(sums, types.UniTuple) and isinstance(sums.dtype, (types.Float, types.Integer)):
         def numbers(control, job, sums):
             floats = control.view(np.float64)
-            first = 1 + 2 * control[0, 1] + job * len(sums)
+            first = _sums_row(control, job, len(sums))
             for k in range(len(sums)):
                 floats[first + k, 0] = sums[k]
 
@@ -177,7 +184,7 @@ def _taken_overload(control, job, sums):
     count = len(sums)
 
     def impl(control, job, sums):
-        first = 1 + 2 * control[0, 1] + job * count
+        first = _sums_row(control, job, count)
         return to_fixed_tuple(control.view(np.float64)[first:first + count, 0].copy(), count)
 
     return impl

@@ -45,10 +45,10 @@ class SplitCall:
         self.background = Background()
         self._lock = threading.Lock()
         self._stages = None  # prepare, rows, finish, serve, split dispatchers
-        self._controls: dict[tuple, np.ndarray] = {}  # argument dtypes -> the jobs' control
+        # argument dtypes compiled for -> the jobs' control and the C function it names (kept
+        # alive here: control holds only its address)
+        self._controls: dict[tuple, tuple] = {}
         self._busy = threading.Lock()  # held by the split call using the controls
-        self._ready: set = set()  # argument dtypes compiled for
-        self._entries: list = []  # the C functions the controls name
         self._failed = False
 
     @staticmethod
@@ -62,8 +62,7 @@ class SplitCall:
         if self._failed or args[position].shape[axis] < SPLIT_ROWS or (
                 single_threaded_blas.threads() < 2):  # (OpenBLAS with no thread to spare)
             return False
-        key = tuple(a.dtype for a in args if isinstance(a, np.ndarray))
-        if key in self._ready:
+        if tuple(a.dtype for a in args if isinstance(a, np.ndarray)) in self._controls:
             return True
         types = tuple(numba.typeof(a) for a in args)
         try:
@@ -77,7 +76,6 @@ class SplitCall:
         except Exception:  # noqa: BLE001 - the one-thread kernel serves instead
             self._failed = True
             return False
-        self._ready.add(key)
         return True
 
     def compile(self, types: tuple) -> None:
@@ -103,17 +101,14 @@ class SplitCall:
                                   *(numba.typeof(w) for w in witnesses)))
             entry = make_entry(serve, witnesses, 1 + 2 * len(row_types) + 2 * len(sums))
             compile_types(split, (control, *types))
-            self._controls[_dtypes(types)] = control_for(entry, len(row_types), len(sums),
-                                                         _mode())
-            self._entries.append(entry)  # (kept alive: control holds its address)
+            self._controls[_dtypes(types)] = (
+                control_for(entry, len(row_types), len(sums), _mode()), entry)
 
     def __call__(self, args: tuple, alone) -> tuple:
-        """The call on both cores; by ``alone`` (the one-thread kernel) if another thread's
-        split call has the jobs' control, an array is not in C order, or NumPy's OpenBLAS
-        runs on one thread."""
-        control = self._controls[tuple(a.dtype for a in args if isinstance(a, np.ndarray))]
-        if not (servable(args) and single_threaded_blas.threads() > 1
-                and self._busy.acquire(blocking=False)):
+        """The call on both cores (``wants`` said so); by ``alone`` (the one-thread kernel) if
+        another thread's split call has the jobs' control or an array is not in C order."""
+        control, _ = self._controls[tuple(a.dtype for a in args if isinstance(a, np.ndarray))]
+        if not (servable(args) and self._busy.acquire(blocking=False)):
             return alone(*args)
         try:
             with single_threaded_blas:
