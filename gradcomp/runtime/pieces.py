@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import types as pytypes
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,8 +209,14 @@ class _Forked:
     @classmethod
     def start(cls, claims: Path, work: list, dispatchers: dict) -> _Forked:
         # Forked holding Numba's compiler lock, so that no other thread of this process is
-        # inside Numba or LLVM (whose locks the child could not take) when it forks.
-        with global_compiler_lock:
+        # inside Numba or LLVM (whose locks the child could not take) when it forks. Libraries
+        # with threads of their own warn in their before-fork hooks (JAX: "os.fork() is
+        # incompatible with multithreaded code"), as Python 3.12 does of any threads: the
+        # child touches nothing of theirs (it runs Numba's compiler, writes Numba's cache and
+        # leaves by os._exit), so their warnings are not shown for this fork.
+        with global_compiler_lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
         if pid:
             return cls(pid)
