@@ -26,7 +26,7 @@ import ctypes
 
 import numba
 import numpy as np
-from numba import literal_unroll, types
+from numba import types
 from numba.extending import intrinsic, overload, register_jitable
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
@@ -138,13 +138,20 @@ def _put_overload(control, slot, value):
     return None
 
 
-@register_jitable
 def post(control, job, arguments):
     """In compiled ``split``: the tuple ``arguments`` (``rows``' arguments) as job ``job``."""
-    slot = 1 + job * control[0, 1]
-    for value in literal_unroll(arguments):
-        _put(control, slot, value)
-        slot += 1
+    raise NotImplementedError("compiled code only")
+
+
+@overload(post, jit_options={"nogil": True})  # (made by exec: no file to cache in)
+def _post_overload(control, job, arguments):
+    # one _put per element, written out: typing a literal_unroll loop over the 16 mixed
+    # arguments took most of the split function's compile
+    lines = ["def impl(control, job, arguments):", "    slot = 1 + job * control[0, 1]"]
+    lines += [f"    _put(control, slot + {k}, arguments[{k}])" for k in range(len(arguments))]
+    namespace = {"_put": _put}
+    exec("\n".join(lines), namespace)  # noqa: S102 - text made here of numbers only
+    return namespace["impl"]
 
 
 @register_jitable
