@@ -109,7 +109,7 @@ def test_openblas_runs_the_second_half_on_another_thread():
     import ctypes
     import threading
 
-    from gradcomp.runtime.halves import level1_mode
+    from gradcomp.runtime.pool import level1_mode
 
     mode = level1_mode(single_threaded_blas.library)
     assert mode is not None

@@ -21,7 +21,8 @@ from ..ir import Node, Op
 # not imported: writing source needs no Numba.
 _RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
 HELPERS_VERSION = hashlib.sha256(b"".join(
-    (_RUNTIME / name).read_bytes() for name in ("helpers.py", "blas.py", "halves.py"))).hexdigest()[:12]
+    (_RUNTIME / name).read_bytes() for name in ("helpers.py", "blas.py", "pool.py", "halves.py"))
+).hexdigest()[:12]
 
 # What generated modules import from gradcomp.runtime.helpers.
 HELPERS = ("CallRejected", "dot", "dot_add", "dot_into", "empty", "gather_rows", "in_range",

@@ -17,73 +17,22 @@ A job is written into ``control``, a small int64 array, by the compiled ``split`
 ``serve`` makes arrays of them (``like``), runs ``rows`` and writes its scalar sums back
 (``hand_back``), which ``split`` reads (``taken``). ``control``'s first row holds the address
 of ``entry``, the number of arguments of a job and OpenBLAS's mode number for doubles
-(``level1_mode``); then the arguments of job 0, of job 1, and the sums of job 0, of job 1.
+(``pool.level1_mode``); then the arguments of job 0, of job 1, and the sums of job 0, of job 1.
 """
 
 from __future__ import annotations
 
-import ctypes
-
 import numba
 import numpy as np
 from numba import types
-from numba.extending import intrinsic, overload, register_jitable
+from numba.extending import overload, register_jitable
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
-from .blas import LEVEL1_THREAD
 from .helpers import empty, ravel
+from .pool import ENTRY, as_function, as_integer, data_address, level1_thread, pointer_to
 
 WIDTH = 8  # control's columns: an address and up to 7 dims
 _JIT = {"nogil": True, "cache": True}
-# blas_level1_thread(mode, m, n, k, alpha, a, lda, b, ldb, c, ldc, function, threads)
-_level1_thread = types.ExternalFunction(LEVEL1_THREAD, types.int32(
-    types.int32, types.int64, types.int64, types.int64, types.voidptr, types.voidptr,
-    types.int64, types.voidptr, types.int64, types.voidptr, types.int64, types.voidptr,
-    types.int32))
-# what it calls on each part: (m, n, k, alpha, a, lda, b, ldb, c, ldc, buffer)
-ENTRY = types.void(types.int64, types.int64, types.int64, types.float64, types.voidptr,
-                   types.int64, types.voidptr, types.int64, types.voidptr, types.int64,
-                   types.voidptr)
-
-
-@intrinsic
-def _pointer(typingctx, address, template):
-    """The address (an integer or a void pointer) as a pointer to ``template``'s elements."""
-    def codegen(context, builder, signature, args):
-        element = context.get_data_type(signature.args[1].dtype).as_pointer()
-        if isinstance(signature.args[0], types.Integer):
-            return builder.inttoptr(args[0], element)
-        return builder.bitcast(args[0], element)
-
-    return types.CPointer(template.dtype)(address, template), codegen
-
-
-@intrinsic
-def _function(typingctx, address):
-    """The integer ``address`` as a void pointer (to a C function)."""
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
-
-    return types.voidptr(address), codegen
-
-
-@intrinsic
-def _integer(typingctx, pointer):
-    """A void pointer as an integer."""
-    def codegen(context, builder, signature, args):
-        return builder.ptrtoint(args[0], context.get_value_type(types.int64))
-
-    return types.int64(pointer), codegen
-
-
-@intrinsic
-def _address(typingctx, array):
-    """The address of ``array``'s data as a void pointer."""
-    def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        return builder.bitcast(data, context.get_value_type(types.voidptr))
-
-    return types.voidptr(array), codegen
 
 
 def like(template, control, slot):
@@ -99,7 +48,7 @@ def _like_overload(template, control, slot):
 
         def array(template, control, slot):
             shape = to_fixed_tuple(control[slot, 1:1 + ndim], ndim)
-            return numba.carray(_pointer(control[slot, 0], template), shape)
+            return numba.carray(pointer_to(control[slot, 0], template), shape)
 
         return array
     if isinstance(template, types.Boolean):
@@ -204,8 +153,8 @@ def run_halves(control):
     long, one per part; a part's "b" is its start, "c" the range's start for both."""
     parts = empty((2,), np.float64)
     parts[0] = 0.0  # (what each part reads as alpha)
-    _level1_thread(np.int32(control[0, 2]), 2, 0, 0, _address(parts), _address(control), 0,
-                   _address(parts), 1, _address(parts), 0, _function(control[0, 0]), 2)
+    level1_thread(np.int32(control[0, 2]), 2, 0, 0, data_address(parts), data_address(control), 0,
+                   data_address(parts), 1, data_address(parts), 0, as_function(control[0, 0]), 2)
 
 
 @register_jitable
@@ -236,8 +185,8 @@ def make_entry(serve, witnesses: tuple, rows: int):
 
     @numba.cfunc(ENTRY, nogil=True, error_model="numpy")
     def entry(m, n, k, alpha, a, lda, b, ldb, c, ldc, buffer):
-        control = numba.carray(_pointer(a, whole), (rows, WIDTH))
-        serve(control, np.int64(_integer(b) != _integer(c)), *witnesses)
+        control = numba.carray(pointer_to(a, whole), (rows, WIDTH))
+        serve(control, np.int64(as_integer(b) != as_integer(c)), *witnesses)
 
     return entry
 
@@ -247,32 +196,6 @@ def control_for(entry, arguments: int, sums: int, mode: int) -> np.ndarray:
     control = np.zeros((1 + 2 * arguments + 2 * sums, WIDTH), np.int64)
     control[0, :3] = entry.address, arguments, mode
     return control
-
-
-_PART = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
-                         *[ctypes.c_void_p, ctypes.c_int64] * 3, ctypes.c_void_p)
-
-
-def level1_mode(library) -> int | None:
-    """The ``mode`` with which OpenBLAS's ``blas_level1_thread`` calls a function of real
-    doubles on each of two parts (its numbering of precisions changed between versions:
-    double is 3 in 0.3.31, 1 before bfloat16 came); None if no candidate does. Only with
-    OpenBLAS on two threads or more (on one, it waits for ever for a second)."""
-    split = library.blas_level1_thread
-    split.restype = ctypes.c_int
-    split.argtypes = [ctypes.c_int, *[ctypes.c_int64] * 3, ctypes.c_void_p,
-                      *[ctypes.c_void_p, ctypes.c_int64] * 3, ctypes.c_void_p, ctypes.c_int]
-    parts = np.zeros(2)
-    for mode in (3, 1):
-        called = []
-        part = _PART(lambda m, n, k, alpha, a, lda, b, ldb, c, ldc, buffer, called=called:
-                     called.append((m, b - c)))
-        start = parts.ctypes.data
-        split(mode, 2, 0, 0, start, start, 0, start, 1, start, 0,
-              ctypes.cast(part, ctypes.c_void_p), 2)
-        if sorted(called) == [(1, 0), (1, 8)]:
-            return mode
-    return None
 
 
 def servable(args) -> bool:

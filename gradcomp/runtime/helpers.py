@@ -17,7 +17,8 @@ from numba.core import cgutils
 from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic, overload
 
-from .blas import JIT, gemm
+from .blas import JIT
+from .pool import gemm
 
 # tanh is the largest elementwise cost of the window classifier, and libm's scalar tanh
 # (about 15 ns an element) keeps LLVM from vectorising the loop that calls it. Both versions

@@ -15,6 +15,7 @@ from .background import Background, block_by_default
 from .compile import compile_types, load_cached, load_module, plain
 from .helpers import CallRejected
 from .pieces import PieceChain, compile_parts
+from .pool import owning, ready
 from .signature import Bound, Signature
 from .split import SplitCall
 
@@ -121,8 +122,12 @@ class Kernel:
 
     def _invoke(self, args: tuple) -> tuple:
         """The compiled kernel on checked arguments; a large batch on both cores."""
-        if self._split is not None and self._split.wants(args):
-            return self._split(args, self._dispatcher)
+        split = self._split
+        if split is not None:
+            if split.wants(args):
+                return split(args, self._dispatcher)
+            if split.pairs(args):
+                return owning(self._dispatcher, args)
         return self._dispatcher(*args)
 
     def compile(self, types: tuple) -> None:
@@ -146,6 +151,8 @@ class Kernel:
                 raise
             finally:
                 dispatcher.disable_compile(True)  # from now on only here
+        if self._split is not None:
+            ready()  # the C functions of products on both cores (pool.py)
 
 
 def picker(names: list[str]):

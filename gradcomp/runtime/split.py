@@ -30,9 +30,11 @@ from numba.np.numpy_support import as_dtype
 from .background import Background, NotReady
 from .blas import single_threaded_blas
 from .compile import compile_types, load_module
-from .halves import control_for, level1_mode, make_entry, servable
+from .halves import control_for, make_entry, servable
+from .pool import LOCK, STATE, ready
 
 SPLIT_ROWS = 128  # measured: below this the hand-off costs as much as it gains
+PAIR_ROWS = 32  # from here to SPLIT_ROWS, the one-function kernel's products on both cores
 
 
 class SplitCall:
@@ -48,7 +50,6 @@ class SplitCall:
         # argument dtypes compiled for -> the jobs' control and the C function it names (kept
         # alive here: control holds only its address)
         self._controls: dict[tuple, tuple] = {}
-        self._busy = threading.Lock()  # held by the split call using the controls
         self._failed = False
 
     @staticmethod
@@ -108,26 +109,26 @@ class SplitCall:
         """The call on both cores (``wants`` said so); by ``alone`` (the one-thread kernel) if
         another thread's split call has the jobs' control or an array is not in C order."""
         control, _ = self._controls[tuple(a.dtype for a in args if isinstance(a, np.ndarray))]
-        if not (servable(args) and self._busy.acquire(blocking=False)):
+        if not (servable(args) and LOCK.acquire(blocking=False)):
             return alone(*args)
         try:
             with single_threaded_blas:
                 return self._stages[4](control, *args)
         finally:
-            self._busy.release()
+            LOCK.release()
 
-
-_MODE: list = []
+    def pairs(self, args: tuple) -> bool:
+        """Whether a call that is not split runs its larger products on both cores
+        (``pool.owning``): enough rows, and the parts' C functions ready."""
+        position, axis = self.rows_at
+        return STATE[3] != 0 and args[position].shape[axis] >= PAIR_ROWS
 
 
 def _mode() -> int:
-    """OpenBLAS's mode number for the halves (``halves.level1_mode``), probed once (with two
-    threads or more: with one, OpenBLAS would wait for a thread that does not exist)."""
-    if not _MODE:
-        _MODE.append(level1_mode(single_threaded_blas.library))
-    if _MODE[0] is None:
+    """OpenBLAS's mode number for the halves (``pool.level1_mode``), probed once."""
+    if not ready():
         raise RuntimeError("NumPy's OpenBLAS splits no range of doubles over its threads")
-    return _MODE[0]
+    return int(STATE[3])
 
 
 def _dtypes(types: tuple) -> tuple:
