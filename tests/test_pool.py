@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not (split.SplitCall.available() and pool.ready(
 
 @numba.njit
 def _halves(a, b, out, beta):
-    pool._gemm_halves(a, b, out, beta)
+    pool.in_halves(a, b, out, beta)
 
 
 @numba.njit

@@ -137,7 +137,9 @@ def main(quick: bool = False, out_dir: str = "bench-results") -> int:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(results, indent=2, default=str))
-    print(markdown(results))
+    table = markdown(results)
+    (out / "bench.md").write_text(table + "\n")
+    print(table)
     picture = plot(results, out / "bench.png")
     print(f"\nJSON: {out / 'bench.json'}" + (f"; plot: {picture}" if picture else
                                              "; no plot (pip install 'gradcomp[bench]')"))

@@ -33,9 +33,19 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from .blas import JIT, LEVEL1_THREAD, _cblas_gemm, _layout, _readable, single_threaded_blas
+from .blas import (
+    JIT,
+    LEVEL1_THREAD,
+    NO_TRANS,
+    ROW_MAJOR,
+    SYMBOLS,
+    _layout,
+    _readable,
+    single_threaded_blas,
+)
 from .blas import gemm as gemm_whole
 
+_CONTROL_WIDTH = 16  # words per row of a product's control: a header row, a row per half
 PAIR_FLOPS = 1 << 20  # measured: below about 1 MFLOP the hand-off costs what the half saves
 # blas_level1_thread(mode, m, n, k, alpha, a, lda, b, ldb, c, ldc, function, threads)
 level1_thread = types.ExternalFunction(LEVEL1_THREAD, types.int32(
@@ -124,7 +134,7 @@ def _gemm_overload(a, b, out, beta):
         m, n = out.shape
         if 2.0 * m * n * a.shape[1] >= PAIR_FLOPS and _state(0) != 0 and (
                 _state(0) == _thread_self()):
-            _gemm_halves(_readable(a), _readable(b), out, beta)
+            in_halves(_readable(a), _readable(b), out, beta)
         else:
             gemm_whole(a, b, out, beta)
 
@@ -132,42 +142,56 @@ def _gemm_overload(a, b, out, beta):
 
 
 @numba.njit(**JIT)
-def _gemm_halves(a, b, out, beta):
-    """``out = a @ b + beta * out`` as two products run at once: the halves of the result's
-    rows (or of its columns, if it has more of them)."""
-    control = np.empty((3, 16), np.int64)  # a header row, then a row per half
-    control[0, 0] = _state(_part_word(out))
-    m, n = out.shape
-    if m >= n:
-        half = m // 2
-        _post_gemm(control, 1, a[:half], b, out[:half], beta)
-        _post_gemm(control, 2, a[half:], b, out[half:], beta)
-    else:
-        half = n // 2
-        _post_gemm(control, 1, a, b[:, :half], out[:, :half], beta)
-        _post_gemm(control, 2, a, b[:, half:], out[:, half:], beta)
-    parts = np.zeros(2, np.float64)  # (what each part reads as alpha)
-    level1_thread(np.int32(_state(3)), 2, 0, 0, data_address(parts), data_address(control), 0,
-                   data_address(parts), 1, data_address(parts), 0, as_function(control[0, 0]), 2)
+def in_halves(a, b, out, beta):
+    """``out = a @ b + beta * out`` (``out`` in C order, ``a`` and ``b`` row- or
+    column-major) in two halves at once (``_gemm_halves``)."""
+    trans_a, lda = _layout(a)
+    trans_b, ldb = _layout(b)
+    _gemm_halves(_part_word(out), out.itemsize, trans_a, lda, a.ctypes.data, trans_b, ldb,
+                 b.ctypes.data, out.shape[0], out.shape[1], a.shape[1], np.float64(beta),
+                 out.ctypes.data)
 
 
 @numba.njit(**JIT)
-def _post_gemm(control, row, a, b, out, beta):
+def _gemm_halves(word, itemsize, trans_a, lda, a, trans_b, ldb, b, m, n, k, beta, c):
+    """``c = op(a) @ op(b) + beta * c`` (row-major, by address) as two products run at once:
+    the halves of the result's rows, or of its columns if it has more of them. One compiled
+    function for every kernel and operand layout: only numbers come in."""
+    control = np.empty((3, _CONTROL_WIDTH), np.int64)  # a header row, then a row per half
+    control[0, 0] = _state(word)
+    ldc = n
+    if m >= n:  # rows: a's first rows (or first columns, transposed), c's first rows
+        half = m // 2
+        step_a = (lda if trans_a == NO_TRANS else 1) * half * itemsize
+        _post_gemm(control, 1, trans_a, trans_b, half, n, k, a, lda, b, ldb, beta, c, ldc)
+        _post_gemm(control, 2, trans_a, trans_b, m - half, n, k, a + step_a, lda, b, ldb, beta,
+                   c + half * ldc * itemsize, ldc)
+    else:  # columns: b's first columns (or first rows, transposed), c's first columns
+        half = n // 2
+        step_b = (1 if trans_b == NO_TRANS else ldb) * half * itemsize
+        _post_gemm(control, 1, trans_a, trans_b, m, half, k, a, lda, b, ldb, beta, c, ldc)
+        _post_gemm(control, 2, trans_a, trans_b, m, n - half, k, a, lda, b + step_b, ldb, beta,
+                   c + half * itemsize, ldc)
+    parts = np.zeros(2, np.float64)  # (what each part reads as alpha)
+    level1_thread(np.int32(_state(3)), 2, 0, 0, data_address(parts), data_address(control), 0,
+                  data_address(parts), 1, data_address(parts), 0, as_function(control[0, 0]), 2)
+
+
+@numba.njit(**JIT)
+def _post_gemm(control, row, trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
     """Row ``row`` of ``control``: one half's ``cblas_?gemm`` arguments (row-major)."""
-    trans_a, lda = _layout(a)
-    trans_b, ldb = _layout(b)
     control[row, 0] = trans_a
     control[row, 1] = trans_b
-    control[row, 2] = out.shape[0]
-    control[row, 3] = out.shape[1]
-    control[row, 4] = a.shape[1]
-    control[row, 5] = a.ctypes.data
+    control[row, 2] = m
+    control[row, 3] = n
+    control[row, 4] = k
+    control[row, 5] = a
     control[row, 6] = lda
-    control[row, 7] = b.ctypes.data
+    control[row, 7] = b
     control[row, 8] = ldb
     control.view(np.float64)[row, 9] = beta
-    control[row, 10] = out.ctypes.data
-    control[row, 11] = _layout(out)[1]
+    control[row, 10] = c
+    control[row, 11] = ldc
 
 
 def _part_word(out):
@@ -181,24 +205,58 @@ def _part_word_overload(out):
     return lambda out: word
 
 
-def _make_part(dtype):
-    """The C function each part runs: the product in its row of the ``control`` at ``a``."""
-    whole = np.empty((0, 0), np.int64)
-    real = dtype.type
+def _word_reader(builder, control, base):
+    """``word(j)``: IR loading word ``base + j`` of ``control``."""
+    def word(j):
+        offset = builder.add(base, ir.Constant(base.type, j))
+        return builder.load(builder.gep(control, [offset]))
 
-    @numba.cfunc(ENTRY, nogil=True, error_model="numpy", cache=True)
-    def part(m, n, k, alpha, a, lda, b, ldb, c, ldc, buffer):
-        control = numba.carray(pointer_to(a, whole), (3, 16))
-        row = 1 + np.int64(as_integer(b) != as_integer(c))
-        _cblas_gemm(np.int32(control[row, 0]), np.int32(control[row, 1]), control[row, 2],
-                    control[row, 3], control[row, 4], control[row, 5], control[row, 6],
-                    control[row, 7], control[row, 8], real(control.view(np.float64)[row, 9]),
-                    control[row, 10], control[row, 11])
-
-    return part
+    return word
 
 
-_PARTS: list = []  # the C functions, kept alive while STATE holds their addresses
+def _part_functions():
+    """The C functions each part runs, one per dtype: the product in its row of the
+    ``control`` at ``a`` (``_post_gemm``'s words), by ``cblas_?gemm``. Written in LLVM IR and
+    compiled here (a few ms): as Numba C functions, even loaded from Numba's cache, they cost
+    a fresh process about 0.3 s of Numba's setup. Returns the compiled library (kept alive)
+    and the functions' addresses (float32, float64)."""
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.core.registry import cpu_target
+
+    i32, i64, byte = ir.IntType(32), ir.IntType(64), ir.IntType(8).as_pointer()
+    module = ir.Module("gradcomp_pool_parts")
+    part_type = ir.FunctionType(ir.VoidType(), [i64, i64, i64, ir.DoubleType(), byte, i64,
+                                                byte, i64, byte, i64, byte])
+    names = []
+    for dtype, real in ((np.float32, ir.FloatType()), (np.float64, ir.DoubleType())):
+        gemm_type = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, i64,
+                                                    i64, i64, i64, real, i64, i64])
+        cblas = ir.Function(module, gemm_type, SYMBOLS[dtype])
+        part = ir.Function(module, part_type, f"{SYMBOLS[dtype]}_part")
+        _, _, _, _, a, _, b, _, c, _, _ = part.args
+        builder = ir.IRBuilder(part.append_basic_block())
+        control = builder.bitcast(a, i64.as_pointer())
+        row = builder.add(builder.zext(builder.icmp_unsigned("!=", b, c), i64), ir.Constant(i64, 1))
+        base = builder.mul(row, ir.Constant(i64, _CONTROL_WIDTH))
+
+        word = _word_reader(builder, control, base)
+        beta = builder.bitcast(word(9), ir.DoubleType())
+        if dtype == np.float32:
+            beta = builder.fptrunc(beta, real)
+        builder.call(cblas, [ir.Constant(i32, ROW_MAJOR), builder.trunc(word(0), i32),
+                             builder.trunc(word(1), i32), word(2), word(3), word(4),
+                             ir.Constant(real, 1.0), word(5), word(6), word(7), word(8), beta,
+                             word(10), word(11)])
+        builder.ret_void()
+        names.append(part.name)
+    with global_compiler_lock:
+        library = cpu_target.target_context.codegen().create_library("gradcomp_pool_parts")
+        library.add_ir_module(module)
+        library.finalize()
+    return library, [library.get_pointer_to_function(name) for name in names]
+
+
+_PARTS: list = []  # the compiled library of the parts, kept alive while STATE holds them
 
 
 def ready() -> bool:
@@ -213,8 +271,8 @@ def ready() -> bool:
             mode = level1_mode(single_threaded_blas.library)
             if mode is None:
                 return False
-            _PARTS[:] = [_make_part(np.dtype(np.float32)), _make_part(np.dtype(np.float64))]
-            STATE[1], STATE[2] = (p.address for p in _PARTS)
+            library, (STATE[1], STATE[2]) = _part_functions()
+            _PARTS[:] = [library]
             STATE[3] = mode
     return True
 
