@@ -46,7 +46,9 @@ from .blas import (
 from .blas import gemm as gemm_whole
 
 _CONTROL_WIDTH = 16  # words per row of a product's control: a header row, a row per half
-PAIR_FLOPS = 1 << 20  # measured: below about 1 MFLOP the hand-off costs what the half saves
+# products cut in two from this size: the window classifier's three large ones at 32 rows
+# (1.6 MFLOP each) gained; smaller products were not measured, so they stay whole
+PAIR_FLOPS = 1 << 20
 # blas_level1_thread(mode, m, n, k, alpha, a, lda, b, ldb, c, ldc, function, threads)
 level1_thread = types.ExternalFunction(LEVEL1_THREAD, types.int32(
     types.int32, types.int64, types.int64, types.int64, types.voidptr, types.voidptr,
