@@ -23,7 +23,7 @@ def _halves(a, b, out, beta):
 
 @numba.njit
 def _owned():
-    return pool._state(0) != 0 and pool._state(0) == pool._thread_self()
+    return pool.owned()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -29,7 +29,7 @@ from numba.extending import overload, register_jitable
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .helpers import empty, ravel
-from .pool import ENTRY, as_function, as_integer, data_address, level1_thread, pointer_to
+from .pool import ENTRY, as_integer, pointer_to, run_parts
 
 WIDTH = 8  # control's columns: an address and up to 7 dims
 _JIT = {"nogil": True, "cache": True}
@@ -149,12 +149,8 @@ def _taken_overload(control, job, sums):
 @register_jitable
 def run_halves(control):
     """In compiled ``split``: jobs 0 and 1 at once, job 1 on a thread of OpenBLAS's pool
-    (``entry``, whose address is ``control[0, 0]``, runs each). The range is two doubles
-    long, one per part; a part's "b" is its start, "c" the range's start for both."""
-    parts = empty((2,), np.float64)
-    parts[0] = 0.0  # (what each part reads as alpha)
-    level1_thread(np.int32(control[0, 2]), 2, 0, 0, data_address(parts), data_address(control), 0,
-                   data_address(parts), 1, data_address(parts), 0, as_function(control[0, 0]), 2)
+    (``entry``, whose address is ``control[0, 0]``, runs each; ``pool.run_parts``)."""
+    run_parts(control, control[0, 0], control[0, 2])
 
 
 @register_jitable

@@ -31,7 +31,7 @@ import numpy as np
 from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 
 from .blas import (
     JIT,
@@ -121,6 +121,24 @@ def _state(typingctx, index):
     return types.int64(index), codegen
 
 
+@register_jitable
+def owned():
+    """In compiled code: whether this thread owns the pool (``owning``; a thread's id is
+    never 0, the word's value when no call owns it)."""
+    return _state(0) == _thread_self()
+
+
+@register_jitable
+def run_parts(control, function, mode):
+    """In compiled code: the C function at address ``function`` run on parts 0 and 1 at
+    once, part 1 on a thread of OpenBLAS's pool, each given ``control``'s address as "a".
+    The range is two doubles long, one per part; a part's "b" is its start, "c" the range's
+    start for both (so a part knows which it is: ``b != c``)."""
+    parts = np.zeros(2, np.float64)  # (what each part reads as alpha)
+    level1_thread(np.int32(mode), 2, 0, 0, data_address(parts), data_address(control), 0,
+                  data_address(parts), 1, data_address(parts), 0, as_function(function), 2)
+
+
 def gemm(a, b, out, beta):
     """``out[:] = a @ b + beta * out`` (``blas.gemm``), in two halves at once on both cores
     when this thread owns the pool and the product is large enough."""
@@ -134,8 +152,7 @@ def _gemm_overload(a, b, out, beta):
 
     def impl(a, b, out, beta):
         m, n = out.shape
-        if 2.0 * m * n * a.shape[1] >= PAIR_FLOPS and _state(0) != 0 and (
-                _state(0) == _thread_self()):
+        if 2.0 * m * n * a.shape[1] >= PAIR_FLOPS and owned():
             in_halves(_readable(a), _readable(b), out, beta)
         else:
             gemm_whole(a, b, out, beta)
@@ -174,9 +191,7 @@ def _gemm_halves(word, itemsize, trans_a, lda, a, trans_b, ldb, b, m, n, k, beta
         _post_gemm(control, 1, trans_a, trans_b, m, half, k, a, lda, b, ldb, beta, c, ldc)
         _post_gemm(control, 2, trans_a, trans_b, m, n - half, k, a, lda, b + step_b, ldb, beta,
                    c + half * itemsize, ldc)
-    parts = np.zeros(2, np.float64)  # (what each part reads as alpha)
-    level1_thread(np.int32(_state(3)), 2, 0, 0, data_address(parts), data_address(control), 0,
-                  data_address(parts), 1, data_address(parts), 0, as_function(control[0, 0]), 2)
+    run_parts(control, control[0, 0], _state(3))
 
 
 @numba.njit(**JIT)
