@@ -2,9 +2,9 @@
 
 Numba's compile time grows faster than a function's length (a chain of 1,000 elementwise ops
 took 4.8 s, of 2,000 10.9 s, of 20,000 more than 15 minutes). An untiled kernel computing
-more than ``PIECE_NODES`` nodes is cut, between steps, into pieces of at most that many and
-of near one size, where the fewest values cross (``plan_cuts``); its regions are then grouped
-piece by piece.
+more than ``PIECE_NODES`` nodes is cut, between steps, into an even number of pieces of
+near one size, that many on average at most, where the fewest values cross (``plan_cuts``);
+its regions are then grouped piece by piece.
 Each piece is an ``njit`` function of its own, compiled and cached on its own; the kernel
 itself is a plain Python function that calls them in order, passing on what a later piece
 reads. Every piece pays a few microseconds to be called, so small kernels stay one function.
@@ -18,16 +18,14 @@ first piece checks the call before anything is read; the last returns the kernel
 from __future__ import annotations
 
 import ast
-import math
-from collections import deque
+import bisect
 from dataclasses import dataclass
 
-PIECE_NODES = 640  # nodes per piece at most (a step's own and those fused into it)
-CUT_COST = 16  # what one more piece costs, counted in values passed on
+PIECE_NODES = 640  # nodes per piece at most, on average (a step's own and those fused into it)
 # Pieces are compiled by two processes at once (``runtime/pieces.py``), so there are an even
-# number of them, of near one size: the fewest PIECE_NODES allows, made even, none more than
-# this much over their mean.
-BALANCE = 1.2
+# number of them, of one size give or take this fraction of it: each cut goes within half of
+# it of where equal pieces would end.
+BALANCE = 0.2
 
 
 @dataclass(frozen=True)
@@ -42,23 +40,56 @@ class Piece:
 
 
 def plan_cuts(steps: list, reads, roots, weight) -> tuple[tuple[int, int], ...]:
-    """``(start, stop)`` ranges of ``steps``, one per piece of at most ``piece_cap`` nodes
-    (``weight(step)``: the nodes a step computes, its fused ones included); one range (one
-    function) when they fit in one piece of ``PIECE_NODES``.
+    """``(start, stop)`` ranges of ``steps``, one per piece (``weight(step)``: the nodes a
+    step computes, its fused ones included); one range (one function) when they fit in one
+    piece of ``PIECE_NODES``.
 
+    There are ``piece_count`` pieces, of near one size: cut ``j`` of them goes within
+    ``BALANCE / 2`` of a piece's mean size from where ``j`` equal pieces would end (pieces
+    within ``BALANCE`` of their mean), or, where one step spans all of that, next to it.
     Every value computed before a cut and read after it is passed on (stored, returned,
-    taken), which costs compile time, so the cuts go where the fewest values cross: among
-    all cuts leaving no piece over the cap, the ones whose crossing values (plus
-    ``CUT_COST`` each) add up least (a sliding-window minimum over the steps, linear).
-    ``reads(step)`` are the ids of the steps it reads; ``roots`` the ids the results read.
+    taken), which costs compile time, so within that each cut goes where the fewest values
+    cross. ``reads(step)`` are the ids of the steps it reads; ``roots`` the ids the results
+    read.
     """
-    count = len(steps)
     upto = [0]  # upto[p]: the nodes of steps[:p]
     for step in steps:
         upto.append(upto[-1] + weight(step))
-    if upto[-1] <= PIECE_NODES:
+    count, total = len(steps), upto[-1]
+    if total <= PIECE_NODES:
         return ((0, count),)
-    cap = piece_cap(upto[-1])
+    crossing = _crossing(steps, reads, roots)
+    pieces = piece_count(total)
+    slack = BALANCE / 2 * total / pieces
+    cuts = [0]
+    for j in range(1, pieces):
+        end = j * total / pieces
+        low = max(bisect.bisect_left(upto, end - slack), cuts[-1] + 1)
+        high = min(bisect.bisect_right(upto, end + slack), count)
+        if low < high:
+            cut = min(range(low, high), key=lambda p: (crossing[p], abs(upto[p] - end)))
+        else:  # a step spans the whole window: a cut beside it
+            near = bisect.bisect_left(upto, end)
+            cut = min((p for p in (near - 1, near) if cuts[-1] < p < count),
+                      key=lambda p: abs(upto[p] - end), default=None)
+            if cut is None:
+                continue
+        cuts.append(cut)
+    return tuple(zip(cuts, [*cuts[1:], count]))
+
+
+def piece_count(nodes: int) -> int:
+    """How many pieces a kernel of ``nodes`` nodes is cut into: the fewest of at most
+    ``PIECE_NODES``, made even (805 nodes: two of about 402, not 640 and 165; 1,605: four of
+    about 401, not three, so that neither process waits idle for the other's last one)."""
+    fewest = -(-nodes // PIECE_NODES)
+    return fewest + fewest % 2
+
+
+def _crossing(steps: list, reads, roots) -> list[int]:
+    """``crossing[p]``: the values made before step ``p`` and read from it on (or by the
+    results)."""
+    count = len(steps)
     where = {id(s): k for k, s in enumerate(steps)}
     last = list(range(count))  # where each step's value is read last
     for k, step in enumerate(steps):
@@ -73,39 +104,10 @@ def plan_cuts(steps: list, reads, roots, weight) -> tuple[tuple[int, int], ...]:
         change[k + 1] += 1
         change[end + 1] -= 1
     crossing, running = [0] * (count + 1), 0
-    for p in range(count + 1):  # crossing[p]: values made before step p and read from it on
+    for p in range(count + 1):
         running += change[p]
         crossing[p] = running
-    best, back = [0] * (count + 1), [0] * (count + 1)
-    window: deque = deque([0])  # cut positions, their costs increasing
-    for p in range(1, count + 1):
-        while upto[p] - upto[window[0]] > cap and window[0] < p - 1:
-            window.popleft()  # (a step heavier than a piece is a piece of its own)
-        q = window[0]
-        best[p], back[p] = _cost(best, crossing, q), q
-        cost = _cost(best, crossing, p)
-        while window and _cost(best, crossing, window[-1]) >= cost:
-            window.pop()
-        window.append(p)
-    cuts, p = [], count
-    while p:
-        cuts.append((back[p], p))
-        p = back[p]
-    return tuple(reversed(cuts))
-
-
-def piece_cap(nodes: int) -> int:
-    """The most nodes a piece of a kernel of ``nodes`` nodes holds: ``BALANCE`` times the
-    mean of the fewest pieces of ``PIECE_NODES``, made even (805 nodes: two pieces of at most
-    483, not 640 and 165; 1,605 nodes: four, not three, so neither process waits idle for
-    the other's last one)."""
-    fewest = -(-nodes // PIECE_NODES)
-    fewest += fewest % 2
-    return min(PIECE_NODES, math.ceil(BALANCE * nodes / fewest))
-
-
-def _cost(best, crossing, q: int) -> int:
-    return best[q] + (crossing[q] + CUT_COST if q else 0)
+    return crossing
 
 
 def link_pieces(function: str, params: list[str], bodies: list[list[str]], prelude: str = ""):
