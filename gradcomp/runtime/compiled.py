@@ -135,8 +135,9 @@ class CompiledGradient:
 
         self._kernel = Kernel(source(), self.signature, jit, block,
                               staged=lambda: source(staged=True))
-        self._forward = CompiledForward(loss, function="loss_value", fuse=fuse, jit=jit,
-                                        unused=unused, block=block)
+        # the loss alone (``value``, ``check``): its own kernel, made at its first use
+        self._forward_options = {"fuse": fuse, "jit": jit, "unused": unused, "block": block}
+        self._value_kernel: CompiledForward | None = None
         by_name = {w.name: w for w in self.wrt}
         self._results = [(r, by_name[r.input].ndim != 2) for r in self._kernel.spec.results
                          if r.kind != "value"]
@@ -214,8 +215,16 @@ class CompiledGradient:
     def wait(self) -> "CompiledGradient":
         """Block until the kernels compiling in the background are ready; returns ``self``."""
         self._kernel.wait()
-        self._forward.wait()
+        if self._value_kernel is not None:
+            self._value_kernel.wait()
         return self
+
+    @property
+    def _forward(self) -> CompiledForward:
+        if self._value_kernel is None:
+            self._value_kernel = CompiledForward(self.loss, function="loss_value",
+                                                 **self._forward_options)
+        return self._value_kernel
 
     def value(self, **inputs) -> float:
         """The loss alone, through its own forward-only kernel."""
