@@ -9,6 +9,7 @@ Numba kernel, and hands back ``(value, grads)``. It also offers the forward-only
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -137,7 +138,6 @@ class CompiledGradient:
                               staged=lambda: source(staged=True))
         # the loss alone (``value``, ``check``): its own kernel, made at its first use
         self._forward_options = {"fuse": fuse, "jit": jit, "unused": unused, "block": block}
-        self._value_kernel: CompiledForward | None = None
         by_name = {w.name: w for w in self.wrt}
         self._results = [(r, by_name[r.input].ndim != 2) for r in self._kernel.spec.results
                          if r.kind != "value"]
@@ -215,16 +215,13 @@ class CompiledGradient:
     def wait(self) -> "CompiledGradient":
         """Block until the kernels compiling in the background are ready; returns ``self``."""
         self._kernel.wait()
-        if self._value_kernel is not None:
-            self._value_kernel.wait()
+        if "_forward" in vars(self):  # (made only once used)
+            self._forward.wait()
         return self
 
-    @property
+    @cached_property
     def _forward(self) -> CompiledForward:
-        if self._value_kernel is None:
-            self._value_kernel = CompiledForward(self.loss, function="loss_value",
-                                                 **self._forward_options)
-        return self._value_kernel
+        return CompiledForward(self.loss, function="loss_value", **self._forward_options)
 
     def value(self, **inputs) -> float:
         """The loss alone, through its own forward-only kernel."""
